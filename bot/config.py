@@ -1,0 +1,106 @@
+"""Configuration from environment variables (and a `.env` file in the working directory).
+
+One frozen `Settings` object is built at start-up and passed down; nothing else reads
+the environment, so tests build their own `Settings` without touching `os.environ`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import dotenv_values
+
+DEFAULT_DB = "./wardvoice.db"
+DEFAULT_TIMEZONE = "Europe/London"
+DEFAULT_GEOCODER = "nominatim"
+
+
+class ConfigError(ValueError):
+    """A configuration value the operator must fix; the message says which and how."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    token: str | None = None
+    api_base_url: str | None = None
+    api_file_url: str | None = None
+    db_path: Path = Path(DEFAULT_DB)
+    admin_ids: frozenset[int] = frozenset()
+    timezone: str = DEFAULT_TIMEZONE
+    geocoder: str = DEFAULT_GEOCODER
+    # Sends per second through python-telegram-bot's rate limiter (Telegram allows ~30).
+    max_send_rate: float = 28.0
+    # Per-user flood control: this many updates per `flood_window` seconds, then one notice.
+    flood_burst: int = 20
+    flood_window: float = 10.0
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def require_token(self) -> str:
+        if not self.token:
+            raise ConfigError(
+                "TELEGRAM_BOT_TOKEN is not set. Get a token from @BotFather and set it in the "
+                "environment or in a .env file in this directory."
+            )
+        return self.token
+
+
+def _admin_ids(raw: str) -> frozenset[int]:
+    ids: set[int] = set()
+    for part in raw.replace(";", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            ids.add(int(part))
+        except ValueError as err:
+            raise ConfigError(
+                "WARDVOICE_ADMIN_IDS must be comma-separated Telegram user ids; "
+                f"{part!r} is not one"
+            ) from err
+    return frozenset(ids)
+
+
+def _positive_float(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError as err:
+        raise ConfigError(f"{name} must be a number, not {raw!r}") from err
+    if value <= 0:
+        raise ConfigError(f"{name} must be greater than zero")
+    return value
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, env_file: Path | None = None
+) -> Settings:
+    """Read settings: real environment variables win over the `.env` file."""
+    values: dict[str, str] = {}
+    dotenv = env_file if env_file is not None else Path.cwd() / ".env"
+    if dotenv.is_file():
+        values.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
+    values.update(os.environ if environ is None else environ)
+
+    timezone = values.get("WARDVOICE_TIMEZONE") or DEFAULT_TIMEZONE
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        raise ConfigError(f"WARDVOICE_TIMEZONE {timezone!r} is not a known time zone") from err
+
+    rate = values.get("WARDVOICE_MAX_SEND_RATE")
+    return Settings(
+        token=values.get("TELEGRAM_BOT_TOKEN") or None,
+        api_base_url=values.get("TELEGRAM_API_BASE_URL") or None,
+        api_file_url=values.get("TELEGRAM_API_FILE_URL") or None,
+        db_path=Path(values.get("WARDVOICE_DB") or DEFAULT_DB),
+        admin_ids=_admin_ids(values.get("WARDVOICE_ADMIN_IDS", "")),
+        timezone=timezone,
+        geocoder=values.get("WARDVOICE_GEOCODER") or DEFAULT_GEOCODER,
+        max_send_rate=_positive_float("WARDVOICE_MAX_SEND_RATE", rate) if rate else 28.0,
+    )

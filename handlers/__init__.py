@@ -1,0 +1,44 @@
+"""Telegram update handlers, one module per conversation area; `register` wires them."""
+
+from __future__ import annotations
+
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    filters,
+)
+
+from handlers import callback_data as cb
+from handlers import fallbacks, priorities, start, wards
+from handlers.errors import error_handler
+
+PRIVATE = filters.ChatType.PRIVATE
+
+
+def register(application: Application) -> None:  # type: ignore[type-arg]
+    """All handlers, in the order they are tried (first match wins within a group)."""
+    add = application.add_handler
+    add(MessageHandler(PRIVATE & ~filters.UpdateType.EDITED, wards.tell_if_ward_lost), group=-1)
+    add(MessageHandler(PRIVATE & filters.UpdateType.EDITED, fallbacks.edited_message))
+    add(CommandHandler("start", start.start_command, filters=PRIVATE))
+    add(CommandHandler("help", start.help_command, filters=PRIVATE))
+    add(CommandHandler("ward", wards.ward_command, filters=PRIVATE))
+    add(CommandHandler("priorities", priorities.priorities_command, filters=PRIVATE))
+
+    # First, refuse every button press whose data matches none of our formats. It must come
+    # before the others: python-telegram-bot hands a press with empty data to the first
+    # CallbackQueryHandler whatever its pattern.
+    add(CallbackQueryHandler(fallbacks.stale_button, pattern=cb.is_unknown))
+    add(CallbackQueryHandler(wards.ward_picked, pattern=cb.WARD_PICK.pattern))
+    add(CallbackQueryHandler(wards.change_pressed, pattern=cb.WARD_CHANGE.pattern))
+    add(CallbackQueryHandler(priorities.priorities_pressed, pattern=cb.PRIORITIES_SHOW.pattern))
+
+    add(MessageHandler(PRIVATE & filters.LOCATION, wards.location_shared))
+    add(MessageHandler(PRIVATE & filters.COMMAND, fallbacks.unknown_command))
+    add(MessageHandler(PRIVATE & filters.TEXT, wards.text_sent))
+    add(MessageHandler(PRIVATE & filters.UpdateType.MESSAGE, fallbacks.unsupported_message))
+    add(MessageHandler(filters.ChatType.GROUPS & filters.COMMAND, fallbacks.group_message))
+
+    application.add_error_handler(error_handler)
