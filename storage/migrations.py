@@ -1,0 +1,139 @@
+"""Numbered schema migrations, applied at start-up.
+
+Migration N brings the schema from `user_version` N-1 to N. Each runs in one transaction
+together with its `PRAGMA user_version` bump (the pragma rolls back with the transaction),
+so a crash mid-migration leaves the previous version intact. `executescript()` would
+commit early, so statements are split and run one by one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import aiosqlite
+
+MIGRATIONS: list[str] = [
+    # 1: wards, residents, postcodes, priorities and "you said, we did" outcomes.
+    """
+    CREATE TABLE boroughs (
+        code TEXT PRIMARY KEY,
+        name TEXT NOT NULL
+    );
+    CREATE TABLE wards (
+        code TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        borough_code TEXT NOT NULL REFERENCES boroughs(code),
+        geometry BLOB NOT NULL,              -- WKB, WGS84 lon/lat
+        active INTEGER NOT NULL DEFAULT 1,   -- 0 once a later import no longer has it
+        imported_at TEXT NOT NULL,
+        retired_at TEXT
+    );
+    CREATE INDEX wards_active ON wards(active, borough_code);
+    CREATE TABLE ward_imports (
+        id INTEGER PRIMARY KEY,
+        source TEXT NOT NULL,
+        year TEXT NOT NULL,
+        imported_at TEXT NOT NULL,
+        wards_added INTEGER NOT NULL,
+        wards_updated INTEGER NOT NULL,
+        wards_unchanged INTEGER NOT NULL,
+        wards_retired INTEGER NOT NULL,
+        residents_replaced INTEGER NOT NULL,
+        residents_to_ask INTEGER NOT NULL
+    );
+    CREATE TABLE residents (
+        user_id INTEGER PRIMARY KEY,
+        language TEXT NOT NULL DEFAULT 'en',
+        ward_code TEXT REFERENCES wards(code),
+        placed_by TEXT,                      -- location, postcode, address, name, link
+        lat REAL,                            -- the point they gave, kept to re-place them
+        lon REAL,                            -- when boundaries are redrawn
+        finding_ward INTEGER NOT NULL DEFAULT 1,
+        ward_lost_at TEXT,                   -- their ward vanished in an import: ask again
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX residents_ward ON residents(ward_code);
+    CREATE TABLE postcodes (
+        postcode TEXT PRIMARY KEY,           -- normalised: upper case, one space
+        lat REAL NOT NULL,
+        lon REAL NOT NULL,
+        ward_code TEXT                       -- as the file gave it, if it did
+    ) WITHOUT ROWID;
+    CREATE TABLE priorities (
+        id INTEGER PRIMARY KEY,
+        ward_code TEXT NOT NULL REFERENCES wards(code),
+        title TEXT NOT NULL,
+        category TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        set_at TEXT NOT NULL,
+        retired_at TEXT,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX priorities_ward ON priorities(ward_code, retired_at);
+    CREATE TABLE priority_history (
+        id INTEGER PRIMARY KEY,
+        priority_id INTEGER NOT NULL REFERENCES priorities(id),
+        change TEXT NOT NULL CHECK (change IN ('added', 'reworded', 'retired')),
+        title TEXT NOT NULL,
+        category TEXT NOT NULL,
+        description TEXT NOT NULL,
+        changed_by TEXT NOT NULL,
+        changed_at TEXT NOT NULL
+    );
+    CREATE INDEX priority_history_priority ON priority_history(priority_id);
+    CREATE TABLE outcomes (
+        id INTEGER PRIMARY KEY,
+        ward_code TEXT NOT NULL REFERENCES wards(code),
+        priority_id INTEGER REFERENCES priorities(id),
+        you_said TEXT NOT NULL,
+        we_did TEXT NOT NULL,
+        action_date TEXT NOT NULL,           -- YYYY-MM-DD, when it was done
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX outcomes_priority ON outcomes(priority_id, action_date);
+    CREATE INDEX outcomes_ward ON outcomes(ward_code, action_date);
+    """,
+]
+
+
+def split_statements(script: str) -> list[str]:
+    """Split a script into complete SQL statements (semicolons inside strings are safe)."""
+    statements: list[str] = []
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip().strip(";").strip():
+                statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        raise ValueError(f"incomplete SQL statement in migration: {buffer.strip()[:80]}")
+    return statements
+
+
+async def schema_version(conn: aiosqlite.Connection) -> int:
+    row = await (await conn.execute("PRAGMA user_version")).fetchone()
+    return int(row[0]) if row else 0
+
+
+async def apply_migrations(conn: aiosqlite.Connection) -> int:
+    """Bring the schema up to date; returns the version reached."""
+    current = await schema_version(conn)
+    if current > len(MIGRATIONS):
+        raise sqlite3.DatabaseError(
+            f"database schema version {current} is newer than this WardVoice knows "
+            f"({len(MIGRATIONS)}); upgrade WardVoice"
+        )
+    for version in range(current + 1, len(MIGRATIONS) + 1):
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in split_statements(MIGRATIONS[version - 1]):
+                await conn.execute(statement)
+            await conn.execute(f"PRAGMA user_version = {version}")
+        except BaseException:
+            await conn.execute("ROLLBACK")
+            raise
+        await conn.execute("COMMIT")
+    return len(MIGRATIONS)

@@ -1,0 +1,116 @@
+"""Residents: who they are to us (a Telegram user id), their language and their ward."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from storage.db import Database
+
+
+@dataclass(frozen=True)
+class Resident:
+    user_id: int
+    language: str
+    ward_code: str | None
+    placed_by: str | None
+    lat: float | None
+    lon: float | None
+    finding_ward: bool
+    ward_lost: bool
+    created_at: str
+
+
+_COLUMNS = (
+    "user_id, language, ward_code, placed_by, lat, lon, finding_ward, ward_lost_at, created_at"
+)
+
+
+def _resident(row: sqlite3.Row) -> Resident:
+    return Resident(
+        user_id=row["user_id"],
+        language=row["language"],
+        ward_code=row["ward_code"],
+        placed_by=row["placed_by"],
+        lat=row["lat"],
+        lon=row["lon"],
+        finding_ward=bool(row["finding_ward"]),
+        ward_lost=row["ward_lost_at"] is not None,
+        created_at=row["created_at"],
+    )
+
+
+async def get(db: Database, user_id: int) -> Resident | None:
+    row = await db.fetchone(f"SELECT {_COLUMNS} FROM residents WHERE user_id = ?", (user_id,))
+    return None if row is None else _resident(row)
+
+
+async def get_or_create(db: Database, user_id: int, language: str, now: str) -> Resident:
+    """The resident, created at first contact with the language Telegram reported."""
+    found = await get(db, user_id)
+    if found is not None:
+        return found
+    async with db.transaction() as conn:
+        await conn.execute(
+            "INSERT INTO residents (user_id, language, created_at, updated_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (user_id) DO NOTHING",
+            (user_id, language, now, now),
+        )
+        cursor = await conn.execute(
+            f"SELECT {_COLUMNS} FROM residents WHERE user_id = ?", (user_id,)
+        )
+        row = await cursor.fetchone()
+    assert row is not None
+    return _resident(row)
+
+
+async def set_ward(
+    db: Database,
+    user_id: int,
+    ward_code: str,
+    placed_by: str,
+    lat: float | None,
+    lon: float | None,
+    now: str,
+) -> None:
+    """Place a resident in a ward; the point they gave (if any) is kept for re-imports."""
+    await db.execute(
+        "UPDATE residents SET ward_code = ?, placed_by = ?, lat = ?, lon = ?, finding_ward = 0,"
+        " ward_lost_at = NULL, updated_at = ? WHERE user_id = ?",
+        (ward_code, placed_by, lat, lon, now, user_id),
+    )
+
+
+async def start_finding_ward(db: Database, user_id: int, now: str) -> None:
+    """The resident's next location or text is read as a search for their ward."""
+    await db.execute(
+        "UPDATE residents SET finding_ward = 1, updated_at = ? WHERE user_id = ?", (now, user_id)
+    )
+
+
+async def stop_finding_ward(db: Database, user_id: int, now: str) -> None:
+    await db.execute(
+        "UPDATE residents SET finding_ward = 0, updated_at = ?"
+        " WHERE user_id = ? AND ward_code IS NOT NULL",
+        (now, user_id),
+    )
+
+
+async def clear_ward_lost(db: Database, user_id: int, now: str) -> None:
+    """The resident has been told their ward vanished; they stay in the finding state."""
+    await db.execute(
+        "UPDATE residents SET ward_lost_at = NULL, updated_at = ? WHERE user_id = ?", (now, user_id)
+    )
+
+
+async def set_language(db: Database, user_id: int, language: str, now: str) -> None:
+    await db.execute(
+        "UPDATE residents SET language = ?, updated_at = ? WHERE user_id = ?",
+        (language, now, user_id),
+    )
+
+
+async def count_in_ward(db: Database, ward_code: str) -> int:
+    return int(
+        await db.fetchval("SELECT count(*) FROM residents WHERE ward_code = ?", (ward_code,))
+    )
