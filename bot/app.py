@@ -1,0 +1,69 @@
+"""Application assembly: python-telegram-bot wired to WardVoice's services and handlers."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import LinkPreviewOptions, Update
+from telegram.constants import ParseMode
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Defaults
+
+import handlers
+from bot.flood import FloodGate
+from bot.i18n import normalise_language, t
+from bot.services import Services
+from bot.updates import PerUserUpdateProcessor
+
+log = logging.getLogger(__name__)
+
+
+async def flood_notice(update: Update) -> None:
+    """The one polite message a flooding user gets per window."""
+    chat = update.effective_chat
+    if chat is None:
+        return
+    user = update.effective_user
+    language = normalise_language(user.language_code if user else None)
+    await chat.send_message(
+        t(
+            language,
+            "You're sending messages faster than I can read them, so I'm skipping some. "
+            "Please wait a few seconds, then carry on.",
+        )
+    )
+
+
+def build_application(services: Services) -> Application:  # type: ignore[type-arg]
+    """The bot, ready for `initialize()`; nothing here touches the network."""
+    settings = services.settings
+    builder = (
+        ApplicationBuilder()
+        .token(settings.require_token())
+        .defaults(
+            Defaults(
+                parse_mode=ParseMode.HTML,
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+                tzinfo=settings.tz,
+            )
+        )
+        # Smooth pacing at `max_send_rate` with retries on 429 (FIELD-NOTES: the defaults
+        # let bursts through and re-raise RetryAfter).
+        .rate_limiter(
+            AIORateLimiter(
+                overall_max_rate=1,
+                overall_time_period=1 / settings.max_send_rate,
+                max_retries=3,
+            )
+        )
+    )
+    if settings.api_base_url:
+        builder = builder.base_url(settings.api_base_url)
+    if settings.api_file_url:
+        builder = builder.base_file_url(settings.api_file_url)
+    processor = PerUserUpdateProcessor(
+        FloodGate(settings.flood_burst, settings.flood_window), on_flood=flood_notice
+    )
+    application = builder.concurrent_updates(processor).build()
+    application.bot_data["services"] = services
+    handlers.register(application)
+    return application

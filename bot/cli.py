@@ -1,0 +1,249 @@
+"""The `wardvoice` command line: run the bot, import data, manage priorities."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import date
+from pathlib import Path
+
+from telegram.error import InvalidToken, NetworkError
+
+from bot import runtime
+from bot.clock import SystemClock
+from bot.config import ConfigError, Settings, load_settings
+from bot.domain import imports
+from bot.domain.categories import CATEGORIES
+from bot.domain.directory import WardDirectory
+from bot.domain.finding import Choices, Found, find_by_text
+from bot.domain.priorities import (
+    PriorityRuleError,
+    add_priority,
+    record_action,
+    retire_priority,
+    reword_priority,
+    ward_priorities,
+)
+from bot.geo.boundaries import BoundaryFileError
+from bot.geo.geocoding import GeocoderConfigError, build_geocoders
+from storage import priorities as priority_store
+from storage.db import Database, StorageError
+
+CLI_USER = "cli"
+
+
+def _progress(line: str) -> None:
+    print(f"  … {line}", file=sys.stderr, flush=True)
+
+
+async def _with_db(settings: Settings, work: Callable[[Database], Awaitable[int]]) -> int:
+    db = await Database.open(settings.db_path)
+    try:
+        return await work(db)
+    finally:
+        await db.close()
+
+
+async def _import_wards(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(db: Database) -> int:
+        print(f"Importing wards from {args.file} into {settings.db_path}", file=sys.stderr)
+        result = await imports.import_wards(db, Path(args.file), SystemClock(), _progress)
+        c = result.counts
+        print(
+            f"Imported {c.wards} wards in {c.boroughs} boroughs (20{result.year} boundaries): "
+            f"{c.added} added, {c.updated} changed, {c.unchanged} unchanged, {c.retired} retired."
+        )
+        if result.merged_duplicates:
+            print(f"Merged {result.merged_duplicates} features that shared a ward code.")
+        print(
+            f"Residents: {c.residents_kept} kept their ward, {c.residents_replaced} placed again "
+            f"from the point they gave, {c.residents_to_ask} will be asked again."
+        )
+        print("Restart the bot to use the new boundaries.")
+        return 0
+
+    return await _with_db(settings, work)
+
+
+async def _import_postcodes(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(db: Database) -> int:
+        print(f"Importing postcodes from {args.file} into {settings.db_path}", file=sys.stderr)
+        c = await imports.import_postcodes(db, Path(args.file), _progress)
+        print(
+            f"Imported {c.imported} postcodes ({c.with_ward} with a ward code) from {c.rows} rows; "
+            f"skipped {c.skipped_bad_postcode} with no valid postcode and {c.skipped_no_point} "
+            "with no usable point."
+        )
+        return 0
+
+    return await _with_db(settings, work)
+
+
+async def _find_ward(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(db: Database) -> int:
+        directory = await WardDirectory.load(db)
+        geocoders = build_geocoders(settings.geocoder, db)
+        try:
+            answer = await find_by_text(directory, geocoders, " ".join(args.text))
+        finally:
+            await geocoders.aclose()
+        if isinstance(answer, Found):
+            ward = answer.ward
+            print(f"{ward.code}\t{ward.name}\t{ward.borough_name}\t(by {answer.how.value})")
+            return 0
+        if isinstance(answer, Choices):
+            for ward in answer.wards:
+                print(f"{ward.code}\t{ward.name}\t{ward.borough_name}")
+            return 0
+        print(f"Not found: {answer.reason.value}", file=sys.stderr)
+        return 1
+
+    return await _with_db(settings, work)
+
+
+async def _priorities(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(db: Database) -> int:
+        clock = SystemClock()
+        if args.action == "list":
+            rows = (
+                await priority_store.all_for_ward(db, args.ward)
+                if args.all
+                else [v.priority for v in await ward_priorities(db, args.ward)]
+            )
+            if not rows:
+                print(f"No priorities for {args.ward}.")
+            for p in rows:
+                state = f"retired {p.retired_at[:10]}" if p.retired_at else "active"
+                print(f"{p.id}\t{p.category}\t{p.title}\tsince {p.set_at[:10]}\t{state}")
+            return 0
+        if args.action == "add":
+            directory = await WardDirectory.load(db)
+            p = await add_priority(
+                db,
+                clock,
+                directory,
+                args.ward,
+                args.title,
+                args.category,
+                args.description,
+                by=CLI_USER,
+            )
+            print(f"Added priority {p.id} to {p.ward_code}: {p.title}")
+        elif args.action == "reword":
+            p = await reword_priority(db, clock, args.id, args.title, args.description, by=CLI_USER)
+            print(f"Reworded priority {p.id}: {p.title}")
+        elif args.action == "retire":
+            p = await retire_priority(db, clock, args.id, by=CLI_USER)
+            print(f"Retired priority {p.id}: {p.title}")
+        elif args.action == "action":
+            when = date.fromisoformat(args.date) if args.date else None
+            o = await record_action(
+                db,
+                clock,
+                args.id,
+                args.we_did,
+                you_said=args.you_said,
+                action_date=when,
+                by=CLI_USER,
+            )
+            print(f"Recorded action {o.id} on priority {args.id} ({o.action_date})")
+        return 0
+
+    return await _with_db(settings, work)
+
+
+async def _run(settings: Settings, args: argparse.Namespace) -> int:
+    await runtime.run(settings)
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wardvoice", description="WardVoice: your ward panel, on Telegram."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("run", help="run the bot (long polling)").set_defaults(handler=_run)
+
+    p = sub.add_parser("import-wards", help="import ONS ward boundaries from a GeoJSON file")
+    p.add_argument("file", help="GeoJSON with WDyyCD/WDyyNM/LADyyCD/LADyyNM properties")
+    p.set_defaults(handler=_import_wards)
+
+    p = sub.add_parser("import-postcodes", help="import an offline postcode table from a CSV file")
+    p.add_argument("file", help="CSV with postcode, lat, lon (and a ward code column if any)")
+    p.set_defaults(handler=_import_postcodes)
+
+    p = sub.add_parser("find-ward", help="find a ward as the bot would (postcode, name, address)")
+    p.add_argument("text", nargs="+")
+    p.set_defaults(handler=_find_ward)
+
+    p = sub.add_parser("priorities", help="manage a ward's priorities (3 to 5 active)")
+    actions = p.add_subparsers(dest="action", required=True)
+    a = actions.add_parser("list", help="a ward's priorities")
+    a.add_argument("ward", help="ward code, e.g. E05013806")
+    a.add_argument("--all", action="store_true", help="include retired priorities")
+    a = actions.add_parser("add", help="add a priority to a ward")
+    a.add_argument("ward", help="ward code, e.g. E05013806")
+    a.add_argument("--title", required=True)
+    a.add_argument("--category", required=True, choices=sorted(CATEGORIES))
+    a.add_argument("--description", default="")
+    a = actions.add_parser("reword", help="change a priority's title or description")
+    a.add_argument("id", type=int)
+    a.add_argument("--title", required=True)
+    a.add_argument("--description", default="")
+    a = actions.add_parser("retire", help="retire a priority")
+    a.add_argument("id", type=int)
+    a = actions.add_parser("action", help='record what was done on a priority ("we did")')
+    a.add_argument("id", type=int)
+    a.add_argument("we_did", help="what was done")
+    a.add_argument("--you-said", default="", help="what residents raised (default: the title)")
+    a.add_argument("--date", help="when it was done, YYYY-MM-DD (default: today)")
+    p.set_defaults(handler=_priorities)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    # python-telegram-bot 22: durations as timedelta, without a deprecation warning per 429.
+    os.environ.setdefault("PTB_TIMEDELTA", "true")
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # httpx logs every request URL, bot token included, at INFO.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        settings = load_settings()
+        return asyncio.run(args.handler(settings, args))
+    except (
+        ConfigError,
+        StorageError,
+        BoundaryFileError,
+        imports.PostcodeFileError,
+        GeocoderConfigError,
+    ) as err:
+        print(f"wardvoice: {err}", file=sys.stderr)
+        return 1
+    except PriorityRuleError as err:
+        print(f"wardvoice: {err}", file=sys.stderr)
+        return 1
+    except InvalidToken:
+        print(
+            "wardvoice: Telegram refused TELEGRAM_BOT_TOKEN; check it with @BotFather",
+            file=sys.stderr,
+        )
+        return 1
+    except NetworkError as err:
+        print(f"wardvoice: cannot reach the Telegram Bot API: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,29 @@
+"""The command menu residents see in Telegram, in every language we have a catalog for."""
+
+from __future__ import annotations
+
+from telegram import Bot, BotCommand, BotCommandScopeAllPrivateChats
+
+from bot.i18n import DEFAULT_LANGUAGE, N_, available_languages, label
+
+RESIDENT_COMMANDS: list[tuple[str, str]] = [
+    ("start", N_("Start, or find your ward")),
+    ("ward", N_("Your ward, or change it")),
+    ("priorities", N_("What your ward panel is working on")),
+    ("help", N_("What this bot can do")),
+]
+
+
+def resident_commands(language: str) -> list[BotCommand]:
+    return [BotCommand(name, label(language, text)) for name, text in RESIDENT_COMMANDS]
+
+
+async def set_commands(bot: Bot) -> None:
+    """setMyCommands for private chats: the default list, then one per catalog language."""
+    scope = BotCommandScopeAllPrivateChats()
+    await bot.set_my_commands(resident_commands(DEFAULT_LANGUAGE), scope=scope)
+    for language in available_languages():
+        if language != DEFAULT_LANGUAGE:
+            await bot.set_my_commands(
+                resident_commands(language), scope=scope, language_code=language
+            )

@@ -1,0 +1,65 @@
+"""Small helpers every handler module uses: services, the resident, replying in HTML."""
+
+from __future__ import annotations
+
+import logging
+from typing import cast
+
+from telegram import (
+    InlineKeyboardMarkup,
+    Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+    Update,
+)
+from telegram.error import BadRequest
+from telegram.ext import CallbackContext, ExtBot
+
+from bot.clock import to_iso
+from bot.i18n import normalise_language
+from bot.render import Html
+from bot.services import Services
+from storage import residents as resident_store
+from storage.residents import Resident
+
+log = logging.getLogger(__name__)
+
+Context = CallbackContext[ExtBot[None], dict, dict, dict]
+Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None
+
+
+def services(context: Context) -> Services:
+    return cast(Services, context.application.bot_data["services"])
+
+
+def now_iso(context: Context) -> str:
+    return to_iso(services(context).clock.now())
+
+
+async def resident_of(update: Update, context: Context) -> Resident:
+    """The resident behind this update, created at first contact in Telegram's language."""
+    user = update.effective_user
+    assert user is not None
+    return await resident_store.get_or_create(
+        services(context).db, user.id, normalise_language(user.language_code), now_iso(context)
+    )
+
+
+async def reply(update: Update, text: Html, markup: Markup = None) -> Message:
+    """Answer in the chat the update came from; HTML parse mode is the application default."""
+    chat = update.effective_chat
+    assert chat is not None
+    return await chat.send_message(text, reply_markup=markup)
+
+
+async def edit_quietly(
+    update: Update, text: Html, markup: InlineKeyboardMarkup | None = None
+) -> None:
+    """Edit the message a button sat on; an old or deleted message is not an error."""
+    query = update.callback_query
+    if query is None or query.message is None:
+        return
+    try:
+        await query.edit_message_text(text, reply_markup=markup)
+    except BadRequest as err:
+        log.info("could not edit message: %s", err.message)
