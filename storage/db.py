@@ -55,6 +55,9 @@ class Database:
             raise StorageError(f"the directory of the database {path} does not exist")
         try:
             writer = await _connect(path)
+        except sqlite3.Error as err:
+            raise StorageError(f"cannot open the database {path}: {err}") from err
+        try:
             mode = await (await writer.execute("PRAGMA journal_mode = WAL")).fetchone()
             if mode is None or str(mode[0]).lower() != "wal":
                 log.warning("SQLite could not switch %s to WAL mode (got %s)", path, mode)
@@ -62,6 +65,7 @@ class Database:
             await apply_migrations(writer)
             reader = await _connect(path)
         except sqlite3.Error as err:
+            await writer.close()
             raise StorageError(f"cannot open the database {path}: {err}") from err
         return cls(path, writer, reader)
 
