@@ -8,9 +8,9 @@ from babel import UnknownLocaleError
 from babel.dates import format_date
 from telegram import Update
 
+from bot.clock import from_iso
 from bot.domain.priorities import PriorityView, ward_priorities
 from bot.geo.index import Ward
-from bot.clock import from_iso
 from bot.i18n import babel_locale, normalise_language, t
 from bot.render import Html, escape, join
 from handlers.common import Context, reply, resident_of, services
@@ -45,7 +45,8 @@ def render_priority(language: str, number: int, view: PriorityView, tz: tzinfo) 
     ]
     if priority.description:
         lines.append(escape(_short(priority.description)))
-    lines.append(t(language, "A priority since {date}", date=_date(language, from_iso(priority.set_at).astimezone(tz).date())))
+    since = from_iso(priority.set_at).astimezone(tz).date()
+    lines.append(t(language, "A priority since {date}", date=_date(language, since)))
     if view.latest is not None:
         lines.append(
             t(

@@ -202,7 +202,7 @@ def _chat_of(update: dict) -> int | None:
     return None
 
 
-async def _import_into(db_path: Path, wards_file: Path, postcodes_file: Path | None) -> None:
+async def import_into(db_path: Path, wards_file: Path, postcodes_file: Path | None) -> None:
     db = await Database.open(db_path)
     try:
         await import_wards(db, wards_file, FakeClock())
@@ -219,7 +219,7 @@ def synthetic_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     wards = synthetic_wards_geojson(folder / "wards.geojson")
     postcodes = synthetic_postcodes_csv(folder / "postcodes.csv")
     path = folder / "template.db"
-    asyncio.run(_import_into(path, wards, postcodes))
+    asyncio.run(import_into(path, wards, postcodes))
     return path
 
 
@@ -229,7 +229,7 @@ def london_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data = require_shared_data()
     path = tmp_path_factory.mktemp("london") / "template.db"
     asyncio.run(
-        _import_into(
+        import_into(
             path, data / "london_wards_2022_bsc.geojson", data / "london_postcodes_sample.csv"
         )
     )

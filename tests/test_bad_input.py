@@ -24,7 +24,9 @@ async def test_help_lists_the_commands(world: World) -> None:
 
 
 @pytest.mark.parametrize("kind", ["sticker", "photo", "document", "voice", "contact"])
-async def test_sticker_or_file_where_text_was_expected_gets_a_clear_prompt(world: World, kind: str) -> None:
+async def test_sticker_or_file_where_text_was_expected_gets_a_clear_prompt(
+    world: World, kind: str
+) -> None:
     resident = world.person()
     await resident.says("/start")
     reply = await resident.sends(getattr(resident.sim, kind)())
@@ -78,10 +80,10 @@ async def test_control_characters_are_harmless(world: World) -> None:
 @pytest.mark.parametrize(
     "data",
     [
-        "ward:pick:E05900002 ",        # trailing space
-        "ward:pick:E05900002\n",       # trailing newline ($ would have let it through)
-        "ward:pick:e05900002",         # lower case
-        "ward:pick:E0590000",          # too short
+        "ward:pick:E05900002 ",  # trailing space
+        "ward:pick:E05900002\n",  # trailing newline ($ would have let it through)
+        "ward:pick:e05900002",  # lower case
+        "ward:pick:E0590000",  # too short
         "ward:pick:E05900002;DROP TABLE residents",
         "admin:grant:1",
         "",
@@ -133,7 +135,10 @@ async def test_group_chat_command_gets_a_private_chat_hint(world: World) -> None
 
 async def test_poll_answer_and_chat_member_updates_are_ignored_quietly(world: World) -> None:
     resident = world.person()
-    for update in (resident.sim.poll_answer("123", [0]), resident.sim.my_chat_member(blocked=False)):
+    for update in (
+        resident.sim.poll_answer("123", [0]),
+        resident.sim.my_chat_member(blocked=False),
+    ):
         update_id = world.api.push_update(update)
         await world.wait_handled(update_id)
 
@@ -150,4 +155,6 @@ async def test_fifty_messages_in_a_second_get_one_polite_notice(world: World) ->
     notices = [c for c in to_flooder if "faster than I can read" in (c.text or "")]
     assert len(notices) == 1
     burst = world.services.settings.flood_burst
-    assert len(to_flooder) == burst - 1 + 1  # the burst minus the /start already sent, plus the notice
+    assert (
+        len(to_flooder) == burst - 1 + 1
+    )  # the burst minus the /start already sent, plus the notice

@@ -54,7 +54,9 @@ async def test_resident_outside_every_ward_is_told_clearly(world: World, place: 
     assert await _ward_of(world, resident.user_id) is None
 
 
-async def test_resident_who_types_a_postcode_gets_the_ward_from_the_offline_table(world: World) -> None:
+async def test_resident_who_types_a_postcode_gets_the_ward_from_the_offline_table(
+    world: World,
+) -> None:
     resident = world.person()
     await resident.says("/start")
     reply = await resident.says("nb12bd")

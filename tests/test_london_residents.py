@@ -73,7 +73,9 @@ async def test_resident_who_follows_a_poster_link_lands_on_that_ward(london: Wor
 
 
 async def test_resident_who_types_an_address_is_placed_through_the_geocoder(london: World) -> None:
-    london.nominatim.add("10 Downing Street, London", 51.50340, -0.12766, "10 Downing Street, London")
+    london.nominatim.add(
+        "10 Downing Street, London", 51.50340, -0.12766, "10 Downing Street, London"
+    )
     resident = london.person()
     await resident.says("/start")
     reply = await resident.says("10 Downing Street, London")
@@ -90,9 +92,13 @@ async def test_resident_sees_their_real_wards_priorities_with_latest_action(lond
         ("Speeding on Whitehall", "roads"),
         ("Graffiti in the underpass", "vandalism"),
     ]:
-        p = await add_priority(svc.db, svc.clock, svc.wards, "E05013806", title, category, by="test")
+        p = await add_priority(
+            svc.db, svc.clock, svc.wards, "E05013806", title, category, by="test"
+        )
         ids.append(p.id)
-    await record_action(svc.db, svc.clock, ids[1], "Two speed checks, 14 drivers stopped", by="test")
+    await record_action(
+        svc.db, svc.clock, ids[1], "Two speed checks, 14 drivers stopped", by="test"
+    )
     resident = london.person()
     await resident.says("/start E05013806")
     reply = await resident.says("/priorities")
@@ -110,7 +116,9 @@ def _sample_rows() -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-async def test_every_sample_postcode_gets_its_ward_by_location_and_by_postcode(london: World) -> None:
+async def test_every_sample_postcode_gets_its_ward_by_location_and_by_postcode(
+    london: World,
+) -> None:
     """The goal: ≥ 99.5 % of the sample, asked both ways through the bot."""
     rows = _sample_rows()
     by_location = [(london.person(), row) for row in rows]

@@ -25,9 +25,13 @@ async def db(tmp_path: Path) -> Database:
     await database.close()
 
 
-async def _resident(db: Database, user_id: int, code: str, lat: float | None, lon: float | None) -> None:
+async def _resident(
+    db: Database, user_id: int, code: str, lat: float | None, lon: float | None
+) -> None:
     await resident_store.get_or_create(db, user_id, "en", "2026-01-01T00:00:00+00:00")
-    await resident_store.set_ward(db, user_id, code, "location", lat, lon, "2026-01-01T00:00:00+00:00")
+    await resident_store.set_ward(
+        db, user_id, code, "location", lat, lon, "2026-01-01T00:00:00+00:00"
+    )
 
 
 def _redrawn(source: Path, target: Path, *, drop: set[str], year: str = "24") -> Path:
@@ -47,7 +51,9 @@ def _redrawn(source: Path, target: Path, *, drop: set[str], year: str = "24") ->
 
 async def test_first_import_counts_wards_and_boroughs(db: Database, tmp_path: Path) -> None:
     lines: list[str] = []
-    result = await import_wards(db, synthetic_wards_geojson(tmp_path / "w.geojson"), FakeClock(), lines.append)
+    result = await import_wards(
+        db, synthetic_wards_geojson(tmp_path / "w.geojson"), FakeClock(), lines.append
+    )
     c = result.counts
     assert (c.wards, c.boroughs, c.added, c.updated, c.unchanged, c.retired) == (12, 2, 12, 0, 0, 0)
     assert result.year == "22"
@@ -81,14 +87,17 @@ async def test_reimport_keeps_residents_and_replaces_those_whose_ward_vanished(
 
 
 async def test_resident_whose_ward_vanished_is_asked_again_at_their_next_message(
-    make_world, tmp_path: Path  # type: ignore[no-untyped-def]
+    make_world,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
 ) -> None:
     template = tmp_path / "template.db"
     original = synthetic_wards_geojson(tmp_path / "w.geojson")
     db = await Database.open(template)
     await import_wards(db, original, FakeClock())
     await _resident(db, 5000, "E05900008", None, None)
-    await import_wards(db, _redrawn(original, tmp_path / "w24.geojson", drop={"E05900008"}), FakeClock())
+    await import_wards(
+        db, _redrawn(original, tmp_path / "w24.geojson", drop={"E05900008"}), FakeClock()
+    )
     await db.close()
 
     world = await make_world(template)
@@ -146,7 +155,9 @@ async def test_postcodes_are_normalised_and_bad_rows_skipped(db: Database, tmp_p
     assert await postcode_store.find(db, "SB2 3DE") is not None
 
 
-async def test_postcode_file_without_the_columns_writes_nothing(db: Database, tmp_path: Path) -> None:
+async def test_postcode_file_without_the_columns_writes_nothing(
+    db: Database, tmp_path: Path
+) -> None:
     csv_file = tmp_path / "pc.csv"
     csv_file.write_text("code,x,y\nNB1 1AA,1,2\n")
     with pytest.raises(PostcodeFileError, match="needs columns"):

@@ -1,0 +1,30 @@
+"""Every callback-data format: builds what it parses, refuses everything else."""
+
+from __future__ import annotations
+
+import pytest
+
+from handlers import callback_data as cb
+
+
+@pytest.mark.parametrize("fmt", cb.ALL_FORMATS)
+def test_every_format_is_anchored_and_fits_telegrams_limit(fmt: cb.CallbackFormat) -> None:
+    values = {"code": "E05013806"} if "{code}" in fmt.template else {}
+    data = fmt.build(**values)
+    assert fmt.parse(data) is not None
+    assert len(data.encode()) <= cb.MAX_BYTES
+    assert fmt.parse(data + "x") is None and fmt.parse("x" + data) is None
+    assert fmt.parse(data + "\n") is None
+    assert not cb.is_unknown(data)
+
+
+@pytest.mark.parametrize(
+    "forged", ["", "ward:pick:", "ward:pick:E05013806:1", "WARD:CHANGE", None, 42]
+)
+def test_forged_data_matches_no_format(forged: object) -> None:
+    assert cb.is_unknown(forged)
+
+
+def test_a_button_cannot_be_built_from_a_value_its_format_refuses() -> None:
+    with pytest.raises(ValueError):
+        cb.WARD_PICK.build(code="E05013806; DROP TABLE")

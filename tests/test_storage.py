@@ -1,0 +1,88 @@
+"""The database: pragmas, migrations applied once and atomically, transactions that roll back."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import aiosqlite
+import pytest
+
+from storage.db import Database, StorageError
+from storage.migrations import MIGRATIONS, apply_migrations, schema_version, split_statements
+
+
+async def test_new_database_is_migrated_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "w.db")
+    try:
+        assert await db.fetchval("PRAGMA journal_mode") == "wal"
+        assert await db.fetchval("PRAGMA foreign_keys") == 1
+        assert await db.fetchval("PRAGMA busy_timeout") == 5000
+        assert await db.fetchval("PRAGMA user_version") == len(MIGRATIONS)
+        assert await db.integrity_check() == "ok"
+    finally:
+        await db.close()
+
+
+async def test_reopening_applies_no_migration_twice(tmp_path: Path) -> None:
+    for _ in range(2):
+        db = await Database.open(tmp_path / "w.db")
+        await db.close()
+    db = await Database.open(tmp_path / "w.db")
+    try:
+        tables = await db.fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")
+        assert {"wards", "residents", "priorities", "postcodes"} <= {r[0] for r in tables}
+    finally:
+        await db.close()
+
+
+async def test_failed_migration_leaves_the_previous_version_intact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = await Database.open(tmp_path / "w.db")
+    await db.close()
+    broken = "CREATE TABLE half_done (x INTEGER);\nTHIS IS NOT SQL;"
+    monkeypatch.setattr("storage.migrations.MIGRATIONS", [*MIGRATIONS, broken])
+    conn = await aiosqlite.connect(tmp_path / "w.db", isolation_level=None)
+    try:
+        with pytest.raises(sqlite3.OperationalError):
+            await apply_migrations(conn)
+        assert await schema_version(conn) == len(MIGRATIONS)
+        cursor = await conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'half_done'")
+        assert (await cursor.fetchone())[0] == 0
+    finally:
+        await conn.close()
+
+
+async def test_database_newer_than_the_code_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "w.db"
+    conn = await aiosqlite.connect(path)
+    await conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    await conn.close()
+    with pytest.raises(StorageError, match="newer"):
+        await Database.open(path)
+
+
+async def test_database_in_a_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(StorageError, match="does not exist"):
+        await Database.open(tmp_path / "nowhere" / "w.db")
+
+
+async def test_transaction_rolls_back_everything_on_error(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "w.db")
+    try:
+        with pytest.raises(RuntimeError):
+            async with db.transaction() as conn:
+                await conn.execute("INSERT INTO boroughs (code, name) VALUES ('E09000001', 'City')")
+                raise RuntimeError("boom")
+        assert await db.fetchval("SELECT count(*) FROM boroughs") == 0
+    finally:
+        await db.close()
+
+
+def test_statements_split_safely_around_semicolons_in_strings() -> None:
+    script = "INSERT INTO t VALUES ('a;b');\n-- a comment; with a semicolon\nSELECT 1;\n"
+    assert split_statements(script) == [
+        "INSERT INTO t VALUES ('a;b');",
+        "-- a comment; with a semicolon\nSELECT 1;",
+    ]
