@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import random
 
 import pytest
+import shapely
 
 from bot.domain.priorities import add_priority, record_action
 from storage import residents as resident_store
+from storage import wards as ward_store
 from tests.conftest import World
 from tests.realdata import require_shared_data
 
@@ -138,3 +141,35 @@ async def test_every_sample_postcode_gets_its_ward_by_location_and_by_postcode(
     location_share, postcode_share = await share_right(by_location), await share_right(by_postcode)
     assert location_share >= 0.995, location_share
     assert postcode_share >= 0.995, postcode_share
+
+
+async def test_points_and_postcodes_not_in_the_file_get_the_ward_that_contains_them(
+    london: World,
+) -> None:
+    """Random points inside random London wards, asked by location and by a postcode only
+    the geocoder knows (the fake Nominatim): the ward that contains the point, ≥ 99.5 %."""
+    rows = await ward_store.load_active(london.db)
+    rng = random.Random(20221205)
+    cases = []
+    for n, row in enumerate(rng.sample(rows, 200)):
+        geometry = shapely.from_wkb(row.wkb)
+        west, south, east, north = geometry.bounds
+        while True:
+            lon, lat = rng.uniform(west, east), rng.uniform(south, north)
+            if geometry.contains(shapely.Point(lon, lat)):
+                break
+        postcode = f"ZE{n // 10 + 1} {n % 10}AB"  # Shetland-shaped: never in the London table
+        london.nominatim.add(postcode, lat, lon, postcode)
+        cases.append((row.code, lat, lon, postcode))
+    by_location = [(london.person(), case) for case in cases]
+    by_postcode = [(london.person(), case) for case in cases]
+    updates = [p.sim.location(c[1], c[2]) for p, c in by_location]
+    updates += [p.sim.message(c[3]) for p, c in by_postcode]
+    ids = [london.api.push_update(u) for u in updates]
+    await asyncio.gather(*(london.wait_handled(i) for i in ids))
+    for pairs in (by_location, by_postcode):
+        right = 0
+        for person, (code, *_rest) in pairs:
+            stored = await resident_store.get(london.db, person.user_id)
+            right += stored is not None and stored.ward_code == code
+        assert right / len(pairs) >= 0.995, right
