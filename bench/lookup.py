@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import gc
 import json
 import sys
 import time
@@ -122,9 +123,12 @@ def main() -> None:
     parse_s = time.perf_counter() - t0
     print(f"parsed {len(parsed.wards)} wards in {parse_s:.3f} s")
 
+    gc.collect()
+    rss_parsed = _rss_mb()
     t0 = time.perf_counter()
     index = parsed.build_index()
     build_s = time.perf_counter() - t0
+    rss_built = _rss_mb()
     print(f"WardIndex.build: {build_s * 1000:.1f} ms (grid ready: {index.grid_ready})")
 
     geoms = np.array([w.geometry for w in parsed.wards], dtype=object)
@@ -147,6 +151,8 @@ def main() -> None:
     print(f"locate via STRtree (before warm): median {tree['median_us']} µs, p95 {tree['p95_us']}")
 
     warm_s, loop_gap_s = asyncio.run(_warm_watching_the_loop(index))
+    gc.collect()
+    rss_warm = _rss_mb()
     stats = index.grid_stats
     assert stats is not None
     print(
@@ -217,7 +223,11 @@ def main() -> None:
         f"{agree_scan}/{len(scan_results)}; postcodes {agree_pc}/{len(postcodes)}"
     )
     rss_end = _rss_mb()
-    print(f"RSS {rss_start:.0f} MB at start, {rss_end:.0f} MB at the end")
+    print(
+        f"RSS {rss_start:.0f} MB at start, {rss_parsed:.0f} MB parsed, {rss_built:.0f} MB "
+        f"indexed, {rss_warm:.0f} MB warm, {rss_end:.0f} MB at the end (the scan's "
+        "unprepared copies and the test points included)"
+    )
 
     figures = {
         "wards": len(parsed.wards),
@@ -244,6 +254,9 @@ def main() -> None:
         "strtree_grid_agree_share": round(agree_tree / len(inside), 5),
         "postcode_share": round(agree_pc / len(postcodes), 5),
         "rss_mb_start": round(rss_start, 1),
+        "rss_mb_parsed": round(rss_parsed, 1),
+        "rss_mb_indexed": round(rss_built, 1),
+        "rss_mb_warm": round(rss_warm, 1),
         "rss_mb_end": round(rss_end, 1),
     }
     print(json.dumps(figures, ensure_ascii=False))

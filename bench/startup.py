@@ -42,8 +42,11 @@ async def one_run(api: FakeBotAPI, db: Path, user_id: int) -> float:
     api.push_update(SimUser(user_id).message("/start E05013806"))
     started = time.perf_counter()
     process = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).with_name("wardvoice")), "run", env=env,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        str(Path(sys.executable).with_name("wardvoice")),
+        "run",
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     await api.wait_for_call(user_id, method="sendMessage", since=since, within=60)
     elapsed = time.perf_counter() - started

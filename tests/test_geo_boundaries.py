@@ -10,6 +10,7 @@ import pytest
 import shapely
 
 from bot.geo.boundaries import BoundaryFileError, parse_ward_geojson
+from tests import realdata
 from tests.realdata import LONDON_WARDS, england_wales_wards, london_wards, shared_file
 from tests.synthetic import SYNTHETIC_WARDS, synthetic_wards_geojson
 
@@ -311,3 +312,35 @@ def test_the_london_file_renamed_to_2024_properties_is_still_imported(tmp_path: 
 def _write_text(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
+
+
+# ------------------------------------------------------- missing shared data
+
+
+def test_without_the_shared_data_real_data_tests_skip_with_the_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(realdata, "SHARED_DATA", tmp_path / "absent")
+    monkeypatch.delenv(realdata.REQUIRE_ENV, raising=False)
+    with pytest.raises(pytest.skip.Exception, match=r"real ward data not found at .*absent"):
+        realdata.require_shared_data()
+
+
+def test_when_shared_data_is_required_its_absence_fails_the_test(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(realdata, "SHARED_DATA", tmp_path / "absent")
+    monkeypatch.setenv(realdata.REQUIRE_ENV, "1")
+    with pytest.raises(pytest.fail.Exception, match="WARDVOICE_REQUIRE_SHARED_DATA=1 requires"):
+        realdata.require_shared_data()
+
+
+def test_the_shared_data_directory_is_found_beside_the_repository() -> None:
+    assert realdata.SHARED_DATA == (realdata.REPO.parent / "shared" / "data").resolve()
+    assert (realdata.REPO / "pyproject.toml").is_file()
+
+
+def test_a_file_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    path = synthetic_wards_geojson(tmp_path / "bom.geojson")
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    assert len(parse_ward_geojson(path).wards) == len(SYNTHETIC_WARDS)

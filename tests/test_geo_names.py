@@ -130,6 +130,11 @@ def test_garbage_matches_no_ward(synthetic: WardNames, typed: str) -> None:
     assert not is_confident(matches)
 
 
+def test_a_long_message_is_not_scored_as_a_ward_name(synthetic: WardNames) -> None:
+    message = "Abbey " + "the bins in our street have not been collected for weeks " * 5
+    assert synthetic.search(message) == []
+
+
 def test_an_empty_ward_list_finds_nothing() -> None:
     assert WardNames([]).search("Abbey") == []
 

@@ -80,6 +80,8 @@ def parse_ward_geojson(
         raw = path.read_bytes()
     except OSError as exc:
         raise BoundaryFileError(f"{label}: cannot read the file ({exc.strerror or exc})") from exc
+    if raw.startswith(b"\xef\xbb\xbf"):  # some GIS tools write a UTF-8 byte-order mark
+        raw = raw[3:]
     try:
         doc = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -138,8 +140,8 @@ def parse_ward_geojson(
         if parts is None:
             geometry = geometries[i]
         else:
-            areas = shapely.area(geometries[parts])
-            i = parts[int(np.argmax(areas))]
+            largest = parts[int(np.argmax(shapely.area(geometries[parts])))]
+            i = largest  # name and borough come from the larger part
             geometry = _polygonal(shapely.union_all(geometries[parts]))
         records.append(WardRecord(code, names[i], borough_codes[i], borough_names[i], geometry))
     return ParsedBoundaries(

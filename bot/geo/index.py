@@ -3,11 +3,12 @@
 A resident shares a location; we must say which ward they are in, fast, for every
 update. Two paths give the same answers:
 
-* the STRtree path (ready as soon as the index is built), and
-* a uniform grid of candidate wards kept in NumPy arrays (CSR layout), where a cell
-  lying wholly inside one ward already holds the answer. Python call overhead, not
-  geometry, dominates a single lookup, so the grid exists to make the common case a
-  couple of array reads and at most a few `intersects_xy` calls.
+* the STRtree path, ready as soon as the index is built (about 10-15 µs a point);
+* a uniform grid kept in two int32 NumPy arrays, built by `warm()` in a worker
+  thread (about 3-4 µs a point). A cell lying wholly inside one ward holds that
+  ward; any other cell points at a short run of candidate wards, each tested with
+  a prepared `intersects_xy`. Python call overhead, not geometry, dominates a single
+  lookup, so the grid makes the common case a couple of array reads.
 
 Points just outside every ward (in the Thames, on a generalised coastline) get the
 nearest ward within `NEAREST_WITHIN_M`, measured geodesically.
@@ -184,10 +185,12 @@ class WardIndex:
         return len(self._wards)
 
     def ward(self, code: str) -> Ward | None:
+        """The ward with this ONS code, if it is in force (codes come from callbacks)."""
         i = self._by_code.get(code)
         return None if i is None else self._wards[i]
 
     def wards(self) -> Sequence[Ward]:
+        """All wards, in the order that breaks ties on shared boundaries."""
         return self._wards
 
     def geometry(self, code: str) -> shapely.Geometry | None:
@@ -197,10 +200,12 @@ class WardIndex:
 
     @property
     def grid_ready(self) -> bool:
+        """Whether lookups use the grid yet (answers are the same either way)."""
         return self._grid is not None
 
     @property
     def grid_stats(self) -> GridStats | None:
+        """Size and build time of the grid, for start-up logs; None before warm()."""
         grid = self._grid
         return None if grid is None else grid.stats
 
@@ -367,36 +372,36 @@ class WardIndex:
         return nx * ny
 
     def _make_grid(self) -> _Grid:
-        """Fill the CSR grid with vectorised STRtree queries (no loop over cells)."""
+        """Fill the grid with vectorised STRtree queries over chunks of cells.
+
+        Memory matters as much as time (the bot has 250 MB in all): temporaries are
+        int32 and per chunk, and only cells that need a test keep candidates.
+        """
         started = time.perf_counter()
         x0, y0, _, _ = self._bounds()
         cell, nx, ny = self._grid_shape()
         ncells = nx * ny
 
-        # Cells that any ward's bounding box reaches, by arithmetic on the bounds;
-        # only those get a box geometry (most of the extent is sea or one ward).
+        # Cells that some ward's bounding box reaches: only those get a box geometry
+        # (most of the extent is sea). One slice per ward, not a loop over cells.
         b = shapely.bounds(self._geoms)
         pad = 2 * _CELL_EPS
         i0 = np.clip(np.floor((b[:, 0] - x0 - pad) / cell), 0, nx - 1).astype(np.int64)
         i1 = np.clip(np.floor((b[:, 2] - x0 + pad) / cell), 0, nx - 1).astype(np.int64)
         j0 = np.clip(np.floor((b[:, 1] - y0 - pad) / cell), 0, ny - 1).astype(np.int64)
         j1 = np.clip(np.floor((b[:, 3] - y0 + pad) / cell), 0, ny - 1).astype(np.int64)
-        width = i1 - i0 + 1
-        per_ward = width * (j1 - j0 + 1)
-        first = np.cumsum(per_ward) - per_ward
-        k = np.arange(int(per_ward.sum()), dtype=np.int64) - np.repeat(first, per_ward)
-        w_rep = np.repeat(width, per_ward)
-        reached = (np.repeat(j0, per_ward) + k // w_rep) * nx + np.repeat(i0, per_ward) + k % w_rep
-        reached_mask = np.zeros(ncells, dtype=bool)
-        reached_mask[reached] = True
-        cells = np.flatnonzero(reached_mask)
-        del reached, reached_mask, k, w_rep
+        reached = np.zeros((ny, nx), dtype=bool)
+        for w0, w1, s0, s1 in zip(i0.tolist(), i1.tolist(), j0.tolist(), j1.tolist(), strict=True):
+            reached[s0 : s1 + 1, w0 : w1 + 1] = True
+        cells = np.flatnonzero(reached).astype(np.int32)
+        del reached
 
+        # Ward outlines, unprepared: GEOS tests a rectangle against a line quickly
+        # anyway, and prepared outlines would cost tens of MB while the grid builds.
         rims = shapely.boundary(self._geoms)
-        shapely.prepare(rims)
-        answer = np.full(ncells, -1, dtype=np.int32)
-        pair_cells: list[np.ndarray] = []
-        pair_wards: list[np.ndarray] = []
+        cell_info = np.full(ncells, -1, dtype=np.int32)
+        mixed_cells: list[np.ndarray] = []
+        mixed_wards: list[np.ndarray] = []
         # Chunks keep each GIL-holding step (creating boxes, the tree query) to a
         # few milliseconds, so the event loop keeps answering while warm() runs.
         for lo in range(0, len(cells), _GRID_CHUNK):
@@ -410,54 +415,41 @@ class WardIndex:
                 y0 + (cj + 1) * cell + _CELL_EPS,
             )
             box_pos, ward_idx = self._tree.query(boxes, predicate="intersects")
+            order = np.lexsort((ward_idx, box_pos))
+            box_pos, ward_idx = box_pos[order], ward_idx[order]
             # A cell touched by one ward only, whose boundary does not cross the
-            # cell, lies wholly inside that ward: store the answer.
+            # cell, lies wholly inside that ward: it holds the answer itself.
             per_box = np.bincount(box_pos, minlength=len(chunk))
             single = np.flatnonzero(per_box == 1)
+            covered = np.zeros(len(chunk), dtype=bool)
             if len(single):
-                single_ward = np.zeros(len(chunk), dtype=np.int64)
-                single_ward[box_pos] = ward_idx  # exact for boxes with one pair
-                single_ward = single_ward[single]
-                inside = ~shapely.intersects(rims[single_ward], boxes[single])
-                answer[chunk[single[inside]]] = single_ward[inside]
-            pair_cells.append(chunk[box_pos])
-            pair_wards.append(ward_idx)
+                single_ward = ward_idx[np.searchsorted(box_pos, single)]
+                inside = ~shapely.intersects(boxes[single], rims[single_ward])
+                covered[single[inside]] = True
+                cell_info[chunk[single[inside]]] = single_ward[inside]
+            keep = ~covered[box_pos]
+            mixed_cells.append(chunk[box_pos[keep]])
+            mixed_wards.append(ward_idx[keep].astype(np.int32))
             del boxes
 
-        pair_cell = np.concatenate(pair_cells) if pair_cells else np.empty(0, np.int64)
-        pair_ward = np.concatenate(pair_wards) if pair_wards else np.empty(0, np.int64)
-        del pair_cells, pair_wards
-        order = np.lexsort((pair_ward, pair_cell))
-        pair_cell = pair_cell[order]
-        pair_ward = pair_ward[order]
-        counts = np.bincount(pair_cell, minlength=ncells)
-
-        # Candidates of mixed cells, each run closed by a -1; slot 0 is a lone -1
-        # shared by every cell with no candidate at all.
-        mixed = (answer < 0) & (counts > 0)
-        slots = np.where(mixed, counts + 1, 0)
-        start = 1 + np.cumsum(slots) - slots
-        candidates = np.full(1 + int(slots.sum()), -1, dtype=np.int32)
-        first_pair = np.cumsum(counts) - counts
-        rank = np.arange(len(pair_cell)) - first_pair[pair_cell]
-        keep = mixed[pair_cell]
-        candidates[start[pair_cell[keep]] + rank[keep]] = pair_ward[keep]
-        cell_info = np.where(answer >= 0, answer, np.where(mixed, -(start + 1), -1))
-        cell_info = cell_info.astype(np.int32)
-
-        # GEOS builds each prepared polygon's point locator on its first test; do it
-        # here, in the worker thread, not on residents' first lookups. Nothing else
-        # uses the prepared forms until the grid is published (the STRtree path
-        # prepares its query point, not the tree's polygons).
-        centres = b[:, :2] / 2 + b[:, 2:] / 2
-        _intersects_xy(self._geoms, centres[:, 0], centres[:, 1])
+        # Candidates of the remaining cells, ascending, each run closed by a -1;
+        # slot 0 is a lone -1 shared by cells with no candidate at all.
+        pair_cell = np.concatenate(mixed_cells) if mixed_cells else np.empty(0, np.int32)
+        pair_ward = np.concatenate(mixed_wards) if mixed_wards else np.empty(0, np.int32)
+        del mixed_cells, mixed_wards
+        runs, run_of_pair, run_len = np.unique(pair_cell, return_inverse=True, return_counts=True)
+        run_start = 1 + np.cumsum(run_len + 1) - (run_len + 1)
+        rank = np.arange(len(pair_cell)) - (np.cumsum(run_len) - run_len)[run_of_pair]
+        candidates = np.full(1 + len(pair_cell) + len(runs), -1, dtype=np.int32)
+        candidates[run_start[run_of_pair] + rank] = pair_ward
+        cell_info[runs] = -(run_start + 1)
 
         stats = GridStats(
             cell_deg=cell,
             nx=nx,
             ny=ny,
-            candidate_pairs=int(keep.sum()),
-            covered_cells=int((answer >= 0).sum()),
+            candidate_pairs=len(pair_cell),
+            covered_cells=int((cell_info >= 0).sum()),
             nbytes=cell_info.nbytes + candidates.nbytes,
             build_s=time.perf_counter() - started,
         )

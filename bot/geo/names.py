@@ -32,6 +32,10 @@ MATCH_FLOOR = 80.0
 # words of a name ("Windrush") score above it, chat words below. Chosen by testing.
 CONFIDENT_SCORE = 88.0
 
+# The longest ward name and borough in England and Wales together are 74 characters:
+# longer text is a message, not a ward name (and would cost milliseconds to score).
+_MAX_QUERY_CHARS = 120
+
 # Scores of inexact matches stop here: 100 means the name itself, which must rank first.
 _BEST_INEXACT = 99.0
 
@@ -148,7 +152,7 @@ class WardNames:
             return []
         plain = _strip_noise(normalise_name(text))
         bare = _strip_noise(normalise_name(text, drop_possessive=True))
-        if not bare:
+        if not bare or len(bare) > _MAX_QUERY_CHARS:
             return []
         # 100 is kept for exact names, so an exact match always outranks a close one.
         scores = np.minimum(self._scores(plain, bare), _BEST_INEXACT)
