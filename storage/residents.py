@@ -88,13 +88,6 @@ async def start_finding_ward(db: Database, user_id: int, now: str) -> None:
     )
 
 
-async def stop_finding_ward(db: Database, user_id: int, now: str) -> None:
-    await db.execute(
-        "UPDATE residents SET finding_ward = 0, updated_at = ?"
-        " WHERE user_id = ? AND ward_code IS NOT NULL",
-        (now, user_id),
-    )
-
 
 async def clear_ward_lost(db: Database, user_id: int, now: str) -> None:
     """The resident has been told their ward vanished; they stay in the finding state."""
@@ -107,10 +100,4 @@ async def set_language(db: Database, user_id: int, language: str, now: str) -> N
     await db.execute(
         "UPDATE residents SET language = ?, updated_at = ? WHERE user_id = ?",
         (language, now, user_id),
-    )
-
-
-async def count_in_ward(db: Database, ward_code: str) -> int:
-    return int(
-        await db.fetchval("SELECT count(*) FROM residents WHERE ward_code = ?", (ward_code,))
     )

@@ -60,12 +60,6 @@ class Reply:
     calls: list[ApiCall]
 
     @property
-    def sent(self) -> list[ApiCall]:
-        return [
-            c for c in self.calls if c.method.startswith("send") and c.method != "sendChatAction"
-        ]
-
-    @property
     def texts(self) -> list[str]:
         """Each message as the person sees it (HTML rendered to plain text)."""
         return [_visible(c) for c in self.calls if c.text is not None and c.ok]
@@ -87,11 +81,6 @@ class Reply:
     def answers(self) -> list[ApiCall]:
         return [c for c in self.calls if c.method == "answerCallbackQuery"]
 
-    def button(self, text_part: str) -> dict:
-        for button in self.buttons:
-            if text_part in button["text"]:
-                return button
-        raise AssertionError(f"no button with {text_part!r} in {[b['text'] for b in self.buttons]}")
 
 
 def _visible(call: ApiCall) -> str:
@@ -239,6 +228,14 @@ def london_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _copy_db(template: Path, target: Path) -> Path:
     shutil.copyfile(template, target)
     return target
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    """A fresh, migrated database with nothing in it."""
+    database = await Database.open(tmp_path / "fresh.db")
+    yield database
+    await database.close()
 
 
 @pytest.fixture

@@ -50,11 +50,8 @@ RESIDENT = 4242
 
 
 @pytest.fixture
-async def api() -> AsyncIterator[FakeBotAPI]:
-    fake = FakeBotAPI()
-    await fake.start()
-    yield fake
-    await fake.stop()
+def api(fake_api: FakeBotAPI) -> FakeBotAPI:
+    return fake_api
 
 
 @pytest.fixture
@@ -66,12 +63,11 @@ async def bot(api: FakeBotAPI) -> AsyncIterator[telegram.Bot]:
 
 
 @pytest.fixture
-async def nominatim() -> AsyncIterator[FakeNominatim]:
-    fake = FakeNominatim()
-    fake.add("Mill Road,  Cambridge", 52.1986, 0.1429, "Mill Road, Petersfield, Cambridge")
-    await fake.start()
-    yield fake
-    await fake.stop()
+def nominatim(fake_nominatim: FakeNominatim) -> FakeNominatim:
+    fake_nominatim.add(
+        "Mill Road,  Cambridge", 52.1986, 0.1429, "Mill Road, Petersfield, Cambridge"
+    )
+    return fake_nominatim
 
 
 def geocoder(fake: FakeNominatim, *, timeout: float = 2.0) -> Nominatim:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from bot.geo.geocoding import (
@@ -33,13 +31,6 @@ def test_bad_settings_are_refused_clearly() -> None:
         parse_geocoder_setting("nominatim:domain")
     with pytest.raises(GeocoderConfigError, match="unknown geocoder"):
         GeopyGeocoder("no-such-geocoder", {})
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> Database:
-    database = await Database.open(tmp_path / "g.db")
-    yield database  # type: ignore[misc]
-    await database.close()
 
 
 async def test_postcode_table_answers_before_the_geocoder(

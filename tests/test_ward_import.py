@@ -18,13 +18,6 @@ from tests.fakes.users import SimUser
 from tests.synthetic import SYNTHETIC_POINTS, synthetic_wards_geojson
 
 
-@pytest.fixture
-async def db(tmp_path: Path) -> Database:
-    database = await Database.open(tmp_path / "import.db")
-    yield database  # type: ignore[misc]
-    await database.close()
-
-
 async def _resident(
     db: Database, user_id: int, code: str, lat: float | None, lon: float | None
 ) -> None:
