@@ -11,6 +11,7 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Defaul
 import handlers
 from bot.flood import FloodGate
 from bot.i18n import normalise_language, t
+from bot.persistence import DraftPersistence
 from bot.services import Services
 from bot.updates import PerUserUpdateProcessor
 
@@ -63,7 +64,9 @@ def build_application(services: Services) -> Application:  # type: ignore[type-a
     processor = PerUserUpdateProcessor(
         FloodGate(settings.flood_burst, settings.flood_window), on_flood=flood_notice
     )
-    application = builder.concurrent_updates(processor).build()
+    application = (
+        builder.concurrent_updates(processor).persistence(DraftPersistence(services.db)).build()
+    )
     application.bot_data["services"] = services
     handlers.register(application)
     return application

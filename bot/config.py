@@ -37,6 +37,7 @@ class Settings:
     # Per-user flood control: this many updates per `flood_window` seconds, then one notice.
     flood_burst: int = 20
     flood_window: float = 10.0
+    max_concerns_per_day: int = 5
 
     @property
     def tz(self) -> ZoneInfo:
@@ -94,6 +95,7 @@ def load_settings(
         raise ConfigError(f"WARDVOICE_TIMEZONE {timezone!r} is not a known time zone") from err
 
     rate = values.get("WARDVOICE_MAX_SEND_RATE")
+    per_day = values.get("WARDVOICE_MAX_CONCERNS_PER_DAY")
     return Settings(
         token=values.get("TELEGRAM_BOT_TOKEN") or None,
         api_base_url=values.get("TELEGRAM_API_BASE_URL") or None,
@@ -103,4 +105,7 @@ def load_settings(
         timezone=timezone,
         geocoder=values.get("WARDVOICE_GEOCODER") or DEFAULT_GEOCODER,
         max_send_rate=_positive_float("WARDVOICE_MAX_SEND_RATE", rate) if rate else 28.0,
+        max_concerns_per_day=(
+            int(_positive_float("WARDVOICE_MAX_CONCERNS_PER_DAY", per_day)) if per_day else 5
+        ),
     )

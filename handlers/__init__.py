@@ -11,7 +11,7 @@ from telegram.ext import (
 )
 
 from handlers import callback_data as cb
-from handlers import fallbacks, priorities, start, wards
+from handlers import concerns, fallbacks, myconcerns, priorities, start, wards
 from handlers.errors import error_handler
 
 PRIVATE = filters.ChatType.PRIVATE
@@ -22,10 +22,13 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     add = application.add_handler
     add(MessageHandler(PRIVATE & ~filters.UpdateType.EDITED, wards.tell_if_ward_lost), group=-1)
     add(MessageHandler(PRIVATE & filters.UpdateType.EDITED, fallbacks.edited_message))
+    add(concerns.conversation())
     add(CommandHandler("start", start.start_command, filters=PRIVATE))
     add(CommandHandler("help", start.help_command, filters=PRIVATE))
     add(CommandHandler("ward", wards.ward_command, filters=PRIVATE))
     add(CommandHandler("priorities", priorities.priorities_command, filters=PRIVATE))
+    add(CommandHandler("myconcerns", myconcerns.my_concerns_command, filters=PRIVATE))
+    add(CommandHandler("cancel", fallbacks.nothing_to_cancel, filters=PRIVATE))
 
     # First, refuse every button press whose data matches none of our formats. It must come
     # before the others: python-telegram-bot hands a press with empty data to the first
@@ -34,6 +37,10 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     add(CallbackQueryHandler(wards.ward_picked, pattern=cb.WARD_PICK.pattern))
     add(CallbackQueryHandler(wards.change_pressed, pattern=cb.WARD_CHANGE.pattern))
     add(CallbackQueryHandler(priorities.priorities_pressed, pattern=cb.PRIORITIES_SHOW.pattern))
+    add(CallbackQueryHandler(myconcerns.page_pressed, pattern=cb.MY_CONCERNS_PAGE.pattern))
+    add(CallbackQueryHandler(myconcerns.open_pressed, pattern=cb.MY_CONCERN_OPEN.pattern))
+    # Our own format, but not for now (a concern button after that concern ended).
+    add(CallbackQueryHandler(fallbacks.stale_button))
 
     add(MessageHandler(PRIVATE & filters.LOCATION, wards.location_shared))
     add(MessageHandler(PRIVATE & filters.COMMAND, fallbacks.unknown_command))

@@ -43,11 +43,54 @@ def _compiled(regex: str) -> re.Pattern[str]:
     return re.compile(rf"\A(?:{regex})\Z")
 
 
+DRAFT_KEY = r"[2-9A-HJKMNP-Z]{8}"
+CONCERN_REF = r"WV-[2-9A-HJKMNP-Z]{5}"
+
 WARD_PICK = CallbackFormat("ward:pick:{code}", rf"ward:pick:(?P<code>{WARD_CODE})")
 WARD_CHANGE = CallbackFormat("ward:change", r"ward:change")
 PRIORITIES_SHOW = CallbackFormat("prio:show", r"prio:show")
 
-ALL_FORMATS: tuple[CallbackFormat, ...] = (WARD_PICK, WARD_CHANGE, PRIORITIES_SHOW)
+# The concern conversation: every button names its draft, so a button left on an earlier
+# concern's message is recognised as stale instead of acting on the current draft.
+CONCERN_CATEGORY = CallbackFormat(
+    "concern:cat:{key}:{category}", rf"concern:cat:(?P<key>{DRAFT_KEY}):(?P<category>[a-z]{{2,12}})"
+)
+CONCERN_SKIP = CallbackFormat(
+    "concern:skip:{key}:{step}", rf"concern:skip:(?P<key>{DRAFT_KEY}):(?P<step>place|photo)"
+)
+CONCERN_CHANGE = CallbackFormat(
+    "concern:change:{key}:{step}",
+    rf"concern:change:(?P<key>{DRAFT_KEY}):(?P<step>category|text|place|photo)",
+)
+CONCERN_SEND = CallbackFormat("concern:send:{key}", rf"concern:send:(?P<key>{DRAFT_KEY})")
+CONCERN_CANCEL = CallbackFormat("concern:cancel:{key}", rf"concern:cancel:(?P<key>{DRAFT_KEY})")
+CONCERN_ME_TOO = CallbackFormat(
+    "concern:metoo:{key}:{ref}", rf"concern:metoo:(?P<key>{DRAFT_KEY}):(?P<ref>{CONCERN_REF})"
+)
+MY_CONCERNS_PAGE = CallbackFormat("mine:page:{page}", r"mine:page:(?P<page>[0-9]{1,4})")
+MY_CONCERN_OPEN = CallbackFormat("mine:open:{ref}", rf"mine:open:(?P<ref>{CONCERN_REF})")
+
+ALL_FORMATS: tuple[CallbackFormat, ...] = (
+    WARD_PICK,
+    WARD_CHANGE,
+    PRIORITIES_SHOW,
+    CONCERN_CATEGORY,
+    CONCERN_SKIP,
+    CONCERN_CHANGE,
+    CONCERN_SEND,
+    CONCERN_CANCEL,
+    CONCERN_ME_TOO,
+    MY_CONCERNS_PAGE,
+    MY_CONCERN_OPEN,
+)
+CONCERN_FORMATS = (
+    CONCERN_CATEGORY,
+    CONCERN_SKIP,
+    CONCERN_CHANGE,
+    CONCERN_SEND,
+    CONCERN_CANCEL,
+    CONCERN_ME_TOO,
+)
 
 
 def is_unknown(data: object) -> bool:

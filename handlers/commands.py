@@ -10,6 +10,8 @@ RESIDENT_COMMANDS: list[tuple[str, str]] = [
     ("start", N_("Start, or find your ward")),
     ("ward", N_("Your ward, or change it")),
     ("priorities", N_("What your ward panel is working on")),
+    ("concern", N_("Raise a concern")),
+    ("myconcerns", N_("Your concerns and their answers")),
     ("help", N_("What this bot can do")),
 ]
 

@@ -51,6 +51,11 @@ async def stale_button(update: Update, context: Context) -> None:
     await query.answer(label(language, "This button no longer works. Send /start to begin again."))
 
 
+async def nothing_to_cancel(update: Update, context: Context) -> None:
+    resident = await resident_of(update, context)
+    await reply(update, t(resident.language, "There's nothing to cancel."))
+
+
 async def group_message(update: Update, context: Context) -> None:
     user = update.effective_user
     language = normalise_language(user.language_code if user else None)

@@ -54,6 +54,8 @@ async def help_command(update: Update, context: Context) -> None:
                 t(language, "<b>What I can do</b>"),
                 t(language, "/ward — your ward, or change it"),
                 t(language, "/priorities — what your ward panel is working on"),
+                t(language, "/concern — raise a concern with your ward panel"),
+                t(language, "/myconcerns — your concerns, and what happened to them"),
                 t(language, "/start — start again"),
                 t(language, "/help — this list"),
                 "",

@@ -95,6 +95,60 @@ MIGRATIONS: list[str] = [
     CREATE INDEX outcomes_priority ON outcomes(priority_id, action_date);
     CREATE INDEX outcomes_ward ON outcomes(ward_code, action_date);
     """,
+    # 2: concerns, their supporters ("me too"), their history, and drafts in progress.
+    """
+    CREATE TABLE concerns (
+        id INTEGER PRIMARY KEY,
+        ref TEXT NOT NULL UNIQUE,            -- WV-XXXXX, read out on the phone
+        ward_code TEXT NOT NULL REFERENCES wards(code),
+        category TEXT NOT NULL,
+        text TEXT NOT NULL,                  -- as the resident wrote it; escaped when shown
+        lat REAL,
+        lon REAL,
+        photo_file_id TEXT,                  -- Telegram's file id, not the bytes
+        raised_by INTEGER REFERENCES residents(user_id) ON DELETE SET NULL,
+        share_contact INTEGER NOT NULL DEFAULT 0,
+        status TEXT NOT NULL DEFAULT 'received'
+            CHECK (status IN ('received', 'reviewed', 'priority', 'action', 'closed')),
+        draft_key TEXT UNIQUE,               -- the draft it came from: a double tap files once
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX concerns_ward ON concerns(ward_code, category, status);
+    CREATE INDEX concerns_raised_by ON concerns(raised_by, created_at);
+    CREATE INDEX concerns_place ON concerns(category, lat, lon);
+    CREATE TABLE concern_supporters (
+        concern_id INTEGER NOT NULL REFERENCES concerns(id),
+        user_id INTEGER NOT NULL REFERENCES residents(user_id) ON DELETE CASCADE,
+        added_at TEXT NOT NULL,
+        PRIMARY KEY (concern_id, user_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX concern_supporters_user ON concern_supporters(user_id);
+    CREATE TABLE concern_events (
+        id INTEGER PRIMARY KEY,
+        concern_id INTEGER NOT NULL REFERENCES concerns(id),
+        kind TEXT NOT NULL CHECK (kind IN ('status', 'response')),
+        from_status TEXT,
+        to_status TEXT,
+        text TEXT,
+        changed_by TEXT NOT NULL,            -- 'resident', 'cli', 'tg:<user id>' of staff
+        changed_at TEXT NOT NULL
+    );
+    CREATE INDEX concern_events_concern ON concern_events(concern_id, id);
+    CREATE TABLE concern_drafts (
+        user_id INTEGER PRIMARY KEY REFERENCES residents(user_id) ON DELETE CASCADE,
+        draft_key TEXT NOT NULL UNIQUE,
+        step TEXT NOT NULL,
+        category TEXT,
+        text TEXT,
+        lat REAL,
+        lon REAL,
+        ward_code TEXT,
+        photo_file_id TEXT,
+        reviewing INTEGER NOT NULL DEFAULT 0, -- a change from the review screen returns there
+        updated_at TEXT NOT NULL
+    );
+    """,
 ]
 
 

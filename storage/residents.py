@@ -88,7 +88,6 @@ async def start_finding_ward(db: Database, user_id: int, now: str) -> None:
     )
 
 
-
 async def clear_ward_lost(db: Database, user_id: int, now: str) -> None:
     """The resident has been told their ward vanished; they stay in the finding state."""
     await db.execute(

@@ -9,11 +9,15 @@ from handlers import callback_data as cb
 
 @pytest.mark.parametrize("fmt", cb.ALL_FORMATS)
 def test_every_format_is_anchored_and_fits_telegrams_limit(fmt: cb.CallbackFormat) -> None:
-    values = {"code": "E05013806"} if "{code}" in fmt.template else {}
+    examples = {"code": "E05013806", "key": "7K2FQ9AB", "category": "noise", "step": "photo",
+                "ref": "WV-7K2FQ", "page": "3"}
+    values = {name: value for name, value in examples.items() if "{" + name + "}" in fmt.template}
+    if fmt is cb.CONCERN_CHANGE:
+        values["step"] = "text"
     data = fmt.build(**values)
     assert fmt.parse(data) is not None
     assert len(data.encode()) <= cb.MAX_BYTES
-    assert fmt.parse(data + "x") is None and fmt.parse("x" + data) is None
+    assert fmt.parse(data + "!") is None and fmt.parse("x" + data) is None
     assert fmt.parse(data + "\n") is None
     assert not cb.is_unknown(data)
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 from bot.clock import Clock, to_iso
 from bot.domain.categories import CATEGORIES
 from bot.domain.directory import WardDirectory
+from bot.domain.errors import RuleError
 from bot.i18n import N_
 from storage import outcomes as outcome_store
 from storage import priorities as priority_store
@@ -27,13 +27,8 @@ DESCRIPTION_MAX = 500
 ACTION_MAX = 2000
 
 
-class PriorityRuleError(ValueError):
-    """A change the rules refuse; `message` is a translatable template, `values` fill it."""
-
-    def __init__(self, message: str, **values: Any) -> None:
-        super().__init__(message.format(**values))
-        self.message = message
-        self.values = values
+class PriorityRuleError(RuleError):
+    """A change to a ward's priorities that the rules refuse."""
 
 
 @dataclass(frozen=True)
