@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -86,3 +87,30 @@ def test_statements_split_safely_around_semicolons_in_strings() -> None:
         "INSERT INTO t VALUES ('a;b');",
         "-- a comment; with a semicolon\nSELECT 1;",
     ]
+
+
+async def test_a_read_after_a_commit_sees_it_while_other_reads_are_in_flight(
+    tmp_path: Path,
+) -> None:
+    """Regression: with cursors held open across awaits, overlapping reads kept the reader's
+    snapshot alive, and a resident's fresh draft was "not found" under load."""
+    db = await Database.open(tmp_path / "w.db")
+    try:
+
+        async def write_then_read(n: int) -> bool:
+            await db.execute("INSERT INTO boroughs (code, name) VALUES (?, ?)", (f"B{n}", f"n{n}"))
+            return (
+                await db.fetchone("SELECT name FROM boroughs WHERE code = ?", (f"B{n}",))
+                is not None
+            )
+
+        async def keep_reading() -> None:
+            for _ in range(200):
+                await db.fetchall("SELECT count(*) FROM boroughs")
+
+        results = await asyncio.gather(
+            *(write_then_read(n) for n in range(200)), keep_reading(), keep_reading()
+        )
+        assert all(results[:200])
+    finally:
+        await db.close()
