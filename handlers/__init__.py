@@ -39,6 +39,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     add(CallbackQueryHandler(priorities.priorities_pressed, pattern=cb.PRIORITIES_SHOW.pattern))
     add(CallbackQueryHandler(myconcerns.page_pressed, pattern=cb.MY_CONCERNS_PAGE.pattern))
     add(CallbackQueryHandler(myconcerns.open_pressed, pattern=cb.MY_CONCERN_OPEN.pattern))
+    add(CallbackQueryHandler(concerns.late_button, pattern=cb.is_concern_button))
     # Our own format, but not for now (a concern button after that concern ended).
     add(CallbackQueryHandler(fallbacks.stale_button))
 

@@ -93,6 +93,10 @@ CONCERN_FORMATS = (
 )
 
 
+def is_concern_button(data: object) -> bool:
+    return any(fmt.parse(data) is not None for fmt in CONCERN_FORMATS)
+
+
 def is_unknown(data: object) -> bool:
     """True for data no format of ours produces (forged, from an old version, or garbage)."""
     return all(fmt.parse(data) is None for fmt in ALL_FORMATS)

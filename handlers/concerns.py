@@ -67,14 +67,30 @@ async def _current(update: Update, context: Context, key: str | None) -> Draft |
 
 
 async def _stale(update: Update, context: Context) -> None:
+    """A concern button that is not for the draft in hand: say so, change nothing.
+
+    A Send pressed again after its draft was filed (a double tap, or the same press
+    delivered twice) is answered with the reference it got.
+    """
     resident = await resident_of(update, context)
-    if update.callback_query is not None:
-        await update.callback_query.answer(
-            label(
-                resident.language,
-                "This button belongs to an earlier concern, so it no longer works.",
-            )
+    query = update.callback_query
+    if query is None:
+        return
+    sent = cb.CONCERN_SEND.parse(query.data)
+    filed = await concern_store.by_draft_key(services(context).db, sent["key"]) if sent else None
+    if filed is not None:
+        await query.answer(label(resident.language, "Already sent as {ref}.", ref=filed.ref))
+        return
+    await query.answer(
+        label(
+            resident.language, "This button belongs to an earlier concern, so it no longer works."
         )
+    )
+
+
+async def late_button(update: Update, context: Context) -> None:
+    """A concern button pressed when no concern is being written."""
+    await _stale(update, context)
 
 
 # --- prompts for each step ---------------------------------------------------------------
@@ -441,13 +457,8 @@ async def send_pressed(update: Update, context: Context) -> str | int | None:
     assert query is not None
     draft = await _current(update, context, parsed["key"])
     if draft is None:
-        # A double tap, or the same update twice: the draft was filed already.
-        filed = await _filed(context, parsed["key"])
-        if filed is None:
-            await _stale(update, context)
-            return None
-        await query.answer(label(language, "Already sent as {ref}.", ref=filed.ref))
-        return ConversationHandler.END
+        await _stale(update, context)
+        return None
     try:
         concern, _created = await domain.file_concern(
             svc.db, svc.clock, draft, svc.settings.max_concerns_per_day
@@ -461,10 +472,6 @@ async def send_pressed(update: Update, context: Context) -> str | int | None:
     await edit_quietly(update, t(language, "✅ Sent."))
     await reply(update, _thanks(language, concern), ReplyKeyboardRemove())
     return ConversationHandler.END
-
-
-async def _filed(context: Context, key: str) -> Concern | None:
-    return await concern_store.by_draft_key(services(context).db, key)
 
 
 def _thanks(language: str, concern: Concern) -> Html:

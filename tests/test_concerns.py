@@ -126,9 +126,11 @@ async def test_review_can_change_the_text_and_comes_back(world: World) -> None:
     assert "Please check your concern" in review.text and "car alarm" in review.text
 
 
-async def test_cancel_works_at_every_step(world: World) -> None:
+async def test_cancel_works_at_every_step(make_world, synthetic_db) -> None:  # type: ignore[no-untyped-def]
+    world = await make_world(synthetic_db, flood_burst=1000)
     resident = await _placed(world)
-    for steps in ([], ["tap:Noise"], ["tap:Noise", TEXT], ["tap:Noise", TEXT, "tap:Skip"]):
+    every_step = ["tap:Noise", TEXT, "tap:Skip", "tap:Skip"]
+    for steps in (every_step[:n] for n in range(len(every_step) + 1)):
         await resident.says("/concern")
         for step in steps:
             if step.startswith("tap:"):
@@ -248,6 +250,8 @@ async def test_double_tapped_send_files_once(world: World) -> None:
     )
     ids = [world.api.push_update(resident.sim.callback(send, message=review)) for _ in range(2)]
     await asyncio.gather(*(world.wait_handled(i) for i in ids))
+    answers = [c.params.get("text") for c in world.api.calls if c.method == "answerCallbackQuery"]
+    assert any(a and a.startswith("Already sent as WV-") for a in answers)
     rows = await world.db.fetchall(
         "SELECT ref FROM concerns WHERE raised_by = ?", (resident.user_id,)
     )
@@ -332,3 +336,25 @@ def test_references_are_easy_to_read_out() -> None:
     assert all(REF.fullmatch(ref) for ref in refs)
     assert domain.normalise_ref("wv 7k2fq") == "WV-7K2FQ"
     assert domain.normalise_ref("WV-7K2F0") is None  # no zero: it reads as O
+
+
+async def test_the_same_update_delivered_twice_files_once(world: World) -> None:
+    """Telegram can deliver an update again (same update_id) after a lost confirmation."""
+    resident = await _placed(world)
+    await _file(resident)
+    review = world.api.messages(resident.sim.chat_id)[-1]
+    send = next(
+        b["callback_data"]
+        for row in review["reply_markup"]["inline_keyboard"]
+        for b in row
+        if "Send" in b["text"]
+    )
+    update = resident.sim.callback(send, message=review)
+    first = world.api.push_update(update)
+    await world.wait_handled(first)
+    again = dict(update, update_id=first + 1000)  # a fresh delivery of the very same press
+    await world.wait_handled(world.api.push_update(again))
+    rows = await world.db.fetchall(
+        "SELECT ref FROM concerns WHERE raised_by = ?", (resident.user_id,)
+    )
+    assert len(rows) == 1
