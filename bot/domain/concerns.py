@@ -164,7 +164,7 @@ async def similar_open(db: Database, draft: Draft) -> list[Concern]:
             db, draft.category, ward_code=draft.ward_code, box=None, limit=50
         )
     found = [c for c in found if c.raised_by != draft.user_id]
-    found.sort(key=lambda c: (-c.supporters, c.created_at), reverse=False)
+    found.sort(key=lambda c: (-c.supporters, c.created_at))
     return found[:SIMILAR_SHOWN]
 
 
@@ -224,10 +224,14 @@ class Page:
 
 
 async def my_concerns(db: Database, user_id: int, page: int) -> Page:
-    total_rows = await concern_store.for_resident(db, user_id, PAGE_SIZE, max(page, 0) * PAGE_SIZE)
-    concerns, total = total_rows
+    """One page of the resident's concerns; a page past the end shows the last one."""
+    page = max(page, 0)
+    concerns, total = await concern_store.for_resident(db, user_id, PAGE_SIZE, page * PAGE_SIZE)
     pages = max(1, math.ceil(total / PAGE_SIZE))
-    return Page(concerns, min(max(page, 0), pages - 1), pages, total)
+    if page >= pages:
+        page = pages - 1
+        concerns, total = await concern_store.for_resident(db, user_id, PAGE_SIZE, page * PAGE_SIZE)
+    return Page(concerns, page, pages, total)
 
 
 async def history_for(
