@@ -358,3 +358,24 @@ async def test_the_same_update_delivered_twice_files_once(world: World) -> None:
         "SELECT ref FROM concerns WHERE raised_by = ?", (resident.user_id,)
     )
     assert len(rows) == 1
+
+
+@pytest.mark.parametrize(
+    ("current", "wanted", "allowed"),
+    [
+        ("received", "reviewed", True),
+        ("received", "closed", True),
+        ("reviewed", "priority", True),
+        ("priority", "action", True),
+        ("action", "reviewed", False),
+        ("priority", "received", False),
+        ("closed", "reviewed", True),
+        ("closed", "action", False),
+        ("received", "received", False),
+        ("received", "deleted", False),
+    ],
+)
+def test_status_moves_forward_and_a_closed_concern_reopens_only_for_review(
+    current: str, wanted: str, allowed: bool
+) -> None:
+    assert domain.status_change_allowed(current, wanted) is allowed
