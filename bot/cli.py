@@ -16,9 +16,10 @@ from telegram.error import InvalidToken, NetworkError
 from bot import runtime
 from bot.clock import SystemClock
 from bot.config import ConfigError, Settings, load_settings
-from bot.domain import imports
+from bot.domain import imports, roles
 from bot.domain.categories import CATEGORIES
 from bot.domain.directory import WardDirectory
+from bot.domain.errors import RuleError
 from bot.domain.finding import Choices, Found, find_by_text
 from bot.domain.priorities import (
     PriorityRuleError,
@@ -156,6 +157,41 @@ async def _priorities(settings: Settings, args: argparse.Namespace) -> int:
     return await _with_db(settings, work)
 
 
+async def _roles(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(db: Database) -> int:
+        clock = SystemClock()
+        directory = await WardDirectory.load(db)
+        if args.command == "grant":
+            added = await roles.grant(db, clock, directory, args.user, args.scope or "", args.role)
+            print(
+                f"Granted {args.role} to {args.user}"
+                + (f" for {args.scope}" if args.scope else "")
+                + ("" if added else " (already held)")
+            )
+        elif args.command == "revoke":
+            removed = await roles.revoke(db, clock, args.user, args.scope, args.role)
+            print(f"Revoked {removed} role(s) of {args.user}")
+        else:
+            invite = await roles.create_invite(
+                db,
+                clock,
+                directory,
+                settings.admin_ids,
+                by_user=None,
+                scope=args.scope,
+                role=roles.Role(args.role),
+                days=args.days,
+            )
+            print(
+                f"Invite code {invite.code}: {invite.role} for {invite.scope}, "
+                f"valid until {invite.expires_at[:16].replace('T', ' ')} UTC, once."
+            )
+            print(f"The new {invite.role.replace('_', ' ')} sends the bot: /join {invite.code}")
+        return 0
+
+    return await _with_db(settings, work)
+
+
 async def _run(settings: Settings, args: argparse.Namespace) -> int:
     await runtime.run(settings)
     return 0
@@ -204,6 +240,23 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--you-said", default="", help="what residents raised (default: the title)")
     a.add_argument("--date", help="when it was done, YYYY-MM-DD (default: today)")
     p.set_defaults(handler=_priorities)
+
+    role_names = [r.value for r in roles.Role]
+    p = sub.add_parser("grant", help="give a Telegram user a role for a ward (or admin)")
+    p.add_argument("user", type=int, help="Telegram user id")
+    p.add_argument("role", choices=[*role_names, "admin"])
+    p.add_argument("scope", nargs="?", help="ward code (or borough code for youth); not for admin")
+    p.set_defaults(handler=_roles)
+    p = sub.add_parser("revoke", help="take a role away (all of a ward's roles if none is named)")
+    p.add_argument("user", type=int, help="Telegram user id")
+    p.add_argument("scope", nargs="?", help="ward code; omit with --role admin")
+    p.add_argument("--role", choices=[*role_names, "admin"])
+    p.set_defaults(handler=_roles)
+    p = sub.add_parser("invite", help="make a one-time invite code for a role in a ward")
+    p.add_argument("scope", help="ward code (or borough code for a youth panel)")
+    p.add_argument("role", choices=role_names)
+    p.add_argument("--days", type=int, default=roles.INVITE_DAYS, help="valid for this many days")
+    p.set_defaults(handler=_roles)
     return parser
 
 
@@ -229,7 +282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ) as err:
         print(f"wardvoice: {err}", file=sys.stderr)
         return 1
-    except PriorityRuleError as err:
+    except (PriorityRuleError, RuleError) as err:
         print(f"wardvoice: {err}", file=sys.stderr)
         return 1
     except InvalidToken:

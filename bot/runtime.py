@@ -13,6 +13,7 @@ from bot.app import build_application
 from bot.config import Settings
 from bot.services import Services, open_services
 from handlers.commands import set_commands
+from handlers.staff import sync_staff_commands
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +22,7 @@ async def start_bot(application: Application, *, poll_timeout: int = 30) -> None
     """Connect (getMe), set the command menu, and start long polling."""
     await application.initialize()
     await set_commands(application.bot)
+    await sync_staff_commands(application)
     await application.start()
     assert application.updater is not None
     await application.updater.start_polling(

@@ -11,7 +11,7 @@ from telegram.ext import (
 )
 
 from handlers import callback_data as cb
-from handlers import concerns, fallbacks, myconcerns, priorities, start, wards
+from handlers import concerns, fallbacks, myconcerns, priorities, staff, start, wards
 from handlers.errors import error_handler
 
 PRIVATE = filters.ChatType.PRIVATE
@@ -29,6 +29,10 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     add(CommandHandler("priorities", priorities.priorities_command, filters=PRIVATE))
     add(CommandHandler("myconcerns", myconcerns.my_concerns_command, filters=PRIVATE))
     add(CommandHandler("cancel", fallbacks.nothing_to_cancel, filters=PRIVATE))
+    add(CommandHandler("join", staff.join_command, filters=PRIVATE))
+    add(CommandHandler("panel", staff.panel_command, filters=PRIVATE))
+    add(CommandHandler("addpriority", staff.add_priority_command, filters=PRIVATE))
+    add(CommandHandler("reword", staff.reword_command, filters=PRIVATE))
 
     # First, refuse every button press whose data matches none of our formats. It must come
     # before the others: python-telegram-bot hands a press with empty data to the first
@@ -39,6 +43,10 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     add(CallbackQueryHandler(priorities.priorities_pressed, pattern=cb.PRIORITIES_SHOW.pattern))
     add(CallbackQueryHandler(myconcerns.page_pressed, pattern=cb.MY_CONCERNS_PAGE.pattern))
     add(CallbackQueryHandler(myconcerns.open_pressed, pattern=cb.MY_CONCERN_OPEN.pattern))
+    add(CallbackQueryHandler(staff.ward_chosen, pattern=cb.STAFF_WARD.pattern))
+    add(CallbackQueryHandler(staff.switch_pressed, pattern=cb.STAFF_SWITCH.pattern))
+    add(CallbackQueryHandler(staff.priorities_pressed, pattern=cb.STAFF_PRIORITIES.pattern))
+    add(CallbackQueryHandler(staff.retire_pressed, pattern=cb.STAFF_RETIRE.pattern))
     add(CallbackQueryHandler(concerns.late_button, pattern=cb.is_concern_button))
     # Our own format, but not for now (a concern button after that concern ended).
     add(CallbackQueryHandler(fallbacks.stale_button))

@@ -67,6 +67,10 @@ CONCERN_CANCEL = CallbackFormat("concern:cancel:{key}", rf"concern:cancel:(?P<ke
 CONCERN_ME_TOO = CallbackFormat(
     "concern:metoo:{key}:{ref}", rf"concern:metoo:(?P<key>{DRAFT_KEY}):(?P<ref>{CONCERN_REF})"
 )
+STAFF_WARD = CallbackFormat("staff:ward:{code}", rf"staff:ward:(?P<code>{WARD_CODE})")
+STAFF_SWITCH = CallbackFormat("staff:switch", r"staff:switch")
+STAFF_PRIORITIES = CallbackFormat("staff:prio:{code}", rf"staff:prio:(?P<code>{WARD_CODE})")
+STAFF_RETIRE = CallbackFormat("staff:retire:{id}", r"staff:retire:(?P<id>[0-9]{1,9})")
 MY_CONCERNS_PAGE = CallbackFormat("mine:page:{page}", r"mine:page:(?P<page>[0-9]{1,4})")
 MY_CONCERN_OPEN = CallbackFormat("mine:open:{ref}", rf"mine:open:(?P<ref>{CONCERN_REF})")
 
@@ -82,6 +86,10 @@ ALL_FORMATS: tuple[CallbackFormat, ...] = (
     CONCERN_ME_TOO,
     MY_CONCERNS_PAGE,
     MY_CONCERN_OPEN,
+    STAFF_WARD,
+    STAFF_SWITCH,
+    STAFF_PRIORITIES,
+    STAFF_RETIRE,
 )
 CONCERN_FORMATS = (
     CONCERN_CATEGORY,

@@ -149,6 +149,50 @@ MIGRATIONS: list[str] = [
         updated_at TEXT NOT NULL
     );
     """,
+    # 3: staff roles per ward (or borough, for youth panels), admins, invites, audit log.
+    """
+    CREATE TABLE roles (
+        user_id INTEGER NOT NULL,
+        scope TEXT NOT NULL,                 -- a ward code, or a borough code for youth panels
+        role TEXT NOT NULL
+            CHECK (role IN ('panel_member', 'panel_chair', 'team_member', 'youth')),
+        granted_by TEXT NOT NULL,
+        granted_at TEXT NOT NULL,
+        PRIMARY KEY (user_id, scope, role)
+    ) WITHOUT ROWID;
+    CREATE INDEX roles_scope ON roles(scope, role);
+    CREATE TABLE admins (
+        user_id INTEGER PRIMARY KEY,
+        granted_by TEXT NOT NULL,
+        granted_at TEXT NOT NULL
+    );
+    CREATE TABLE invites (
+        code TEXT PRIMARY KEY,
+        scope TEXT NOT NULL,
+        role TEXT NOT NULL
+            CHECK (role IN ('panel_member', 'panel_chair', 'team_member', 'youth')),
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        used_by INTEGER,
+        used_at TEXT
+    );
+    CREATE TABLE staff_focus (
+        user_id INTEGER PRIMARY KEY,
+        scope TEXT NOT NULL                  -- the ward a staff member is working on now
+    );
+    CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,                 -- 'tg:<user id>' or 'cli'
+        action TEXT NOT NULL,
+        scope TEXT,
+        target TEXT,
+        outcome TEXT NOT NULL CHECK (outcome IN ('done', 'refused')),
+        detail TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX audit_log_scope ON audit_log(scope, at);
+    """,
 ]
 
 

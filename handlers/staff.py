@@ -1,0 +1,459 @@
+"""The staff side: /join with an invite code, /panel, and the ward's priorities.
+
+Every action re-checks the user's role for that ward on the server (`authorise`), whatever
+menu or button led there; a refusal is answered politely and written to the audit log.
+
+    /join CODE ─▶ role granted ─▶ staff commands appear in the menu
+    /panel ─▶ (choose a ward if several) ─▶ menu ─▶ Priorities ─▶ Retire (button)
+    /addpriority CATEGORY Title | description      /reword ID New title | description
+"""
+
+from __future__ import annotations
+
+from telegram import (
+    BotCommand,
+    BotCommandScopeChat,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Update,
+)
+from telegram.error import BadRequest
+from telegram.ext import Application
+
+from bot.domain import priorities as priority_domain
+from bot.domain import roles
+from bot.domain.categories import CATEGORIES
+from bot.domain.errors import RuleError
+from bot.domain.roles import Action, NotAllowed, Staff
+from bot.i18n import N_, label, t
+from bot.render import Html, join
+from handlers import callback_data as cb
+from handlers.commands import resident_commands
+from handlers.common import Context, reply, resident_of, services
+from storage import priorities as priority_store
+from storage import roles as role_store
+
+STAFF_COMMANDS: list[tuple[str, str]] = [
+    ("panel", N_("Your ward panel's tools")),
+    ("addpriority", N_("Add a priority: CATEGORY Title | description")),
+    ("reword", N_("Reword a priority: ID New title | description")),
+]
+
+
+def staff_commands(language: str) -> list[BotCommand]:
+    return resident_commands(language) + [
+        BotCommand(n, label(language, d)) for n, d in STAFF_COMMANDS
+    ]
+
+
+async def show_staff_commands(context: Context, chat_id: int, language: str) -> None:
+    """Staff see their tools in the command menu of their own chat only."""
+    await context.bot.set_my_commands(staff_commands(language), scope=BotCommandScopeChat(chat_id))
+
+
+async def sync_staff_commands(application: Application) -> None:  # type: ignore[type-arg]
+    """At start-up: every staff member's chat gets the staff menu (roles granted by the CLI too)."""
+    svc = application.bot_data["services"]
+    ids = set(await role_store.staff_user_ids(svc.db)) | set(svc.settings.admin_ids)
+    for user_id in sorted(ids):
+        try:
+            await application.bot.set_my_commands(
+                staff_commands("en"), scope=BotCommandScopeChat(user_id)
+            )
+        except BadRequest:  # a chat the bot has never seen yet
+            continue
+
+
+async def _refuse(update: Update, language: str, error: RuleError) -> None:
+    query = update.callback_query
+    if query is not None:
+        await query.answer(label(language, error.message, **error.values), show_alert=True)
+    else:
+        await reply(update, t(language, error.message, **error.values))
+
+
+async def join_command(update: Update, context: Context) -> None:
+    svc = services(context)
+    resident = await resident_of(update, context)
+    language = resident.language
+    if not context.args:
+        await reply(
+            update,
+            t(
+                language,
+                "To join your ward panel's tools, send /join followed by your invite code.",
+            ),
+        )
+        return
+    try:
+        invite = await roles.join(svc.db, svc.clock, resident.user_id, context.args[0])
+    except RuleError as err:
+        await reply(update, t(language, err.message, **err.values))
+        return
+    ward = svc.wards.ward(invite.scope)
+    place = ward.name if ward else invite.scope
+    await reply(
+        update,
+        join(
+            [
+                t(
+                    language,
+                    "✅ You are now a {role} for {place}.",
+                    role=t(language, roles.ROLE_LABELS[roles.Role(invite.role)]),
+                    place=place,
+                ),
+                t(language, "Open your tools with /panel.")
+                if invite.role != roles.Role.YOUTH
+                else "",
+            ]
+        ),
+    )
+    if invite.role != roles.Role.YOUTH:
+        await show_staff_commands(context, resident.user_id, language)
+
+
+async def _staff(context: Context, user_id: int) -> Staff:
+    svc = services(context)
+    return await roles.staff_of(svc.db, svc.settings.admin_ids, user_id)
+
+
+async def panel_command(update: Update, context: Context) -> None:
+    svc = services(context)
+    resident = await resident_of(update, context)
+    language = resident.language
+    staff = await _staff(context, resident.user_id)
+    if not staff.is_staff:
+        await roles.record(
+            svc.db,
+            svc.clock,
+            roles.actor(resident.user_id),
+            "panel",
+            None,
+            detail="not staff",
+            refused=True,
+        )
+        await reply(
+            update,
+            t(
+                language,
+                "This is for ward panels and neighbourhood teams. If you have an invite "
+                "code, send /join followed by the code.",
+            ),
+        )
+        return
+    wards = staff.staff_wards
+    wanted = (
+        context.args[0].upper()
+        if context.args
+        else await role_store.focus(svc.db, resident.user_id)
+    )
+    if wanted is None and len(wards) == 1:
+        wanted = wards[0]
+    if wanted is None and staff.admin and resident.ward_code:
+        wanted = resident.ward_code
+    if wanted is None or svc.wards.ward(wanted) is None or not (staff.admin or wanted in wards):
+        await _choose_ward(update, context, language, wards)
+        return
+    await role_store.set_focus(svc.db, resident.user_id, wanted)
+    await _menu(update, context, language, staff, wanted)
+
+
+async def _choose_ward(update: Update, context: Context, language: str, wards: list[str]) -> None:
+    directory = services(context).wards
+    rows = [
+        [
+            InlineKeyboardButton(
+                directory.ward(code).name if directory.ward(code) else code,  # type: ignore[union-attr]
+                callback_data=cb.STAFF_WARD.build(code=code),
+            )
+        ]
+        for code in wards
+    ]
+    if not rows:
+        await reply(update, t(language, "Which ward? Send /panel followed by the ward code."))
+        return
+    await reply(update, t(language, "Which ward are you working on?"), InlineKeyboardMarkup(rows))
+
+
+async def _menu(
+    update: Update, context: Context, language: str, staff: Staff, ward_code: str
+) -> None:
+    ward = services(context).wards.ward(ward_code)
+    assert ward is not None
+    held = sorted(staff.roles_in(ward_code))
+    role_names = ", ".join(label(language, roles.ROLE_LABELS[r]) for r in held) or label(
+        language, "admin"
+    )
+    rows = []
+    if staff.may(Action.MANAGE_PRIORITIES, ward.code, ward.borough_code):
+        rows.append(
+            [
+                InlineKeyboardButton(
+                    label(language, "Priorities"),
+                    callback_data=cb.STAFF_PRIORITIES.build(code=ward.code),
+                )
+            ]
+        )
+    if len(staff.staff_wards) > 1:
+        rows.append(
+            [
+                InlineKeyboardButton(
+                    label(language, "Switch ward"), callback_data=cb.STAFF_SWITCH.build()
+                )
+            ]
+        )
+    lines: list[Html | str] = [
+        t(
+            language,
+            "<b>Panel tools</b> for {ward} ward, {borough}",
+            ward=ward.name,
+            borough=ward.borough_name,
+        ),
+        t(language, "Your role: {roles}", roles=role_names),
+    ]
+    await reply(update, join(lines), InlineKeyboardMarkup(rows) if rows else None)
+
+
+async def ward_chosen(update: Update, context: Context) -> None:
+    query = update.callback_query
+    assert query is not None
+    parsed = cb.STAFF_WARD.parse(query.data)
+    assert parsed is not None
+    svc = services(context)
+    resident = await resident_of(update, context)
+    staff = await _staff(context, resident.user_id)
+    code = parsed["code"]
+    if not (staff.admin or code in staff.staff_wards) or svc.wards.ward(code) is None:
+        await roles.record(
+            svc.db,
+            svc.clock,
+            roles.actor(resident.user_id),
+            "panel",
+            code,
+            detail="not their ward",
+            refused=True,
+        )
+        await _refuse(
+            update, resident.language, NotAllowed(N_("Sorry, you can't do that for this ward."))
+        )
+        return
+    await query.answer()
+    await role_store.set_focus(svc.db, resident.user_id, code)
+    await _menu(update, context, resident.language, staff, code)
+
+
+async def switch_pressed(update: Update, context: Context) -> None:
+    query = update.callback_query
+    assert query is not None
+    await query.answer()
+    resident = await resident_of(update, context)
+    staff = await _staff(context, resident.user_id)
+    await _choose_ward(update, context, resident.language, staff.staff_wards)
+
+
+def _priority_lines(language: str, views: list[priority_domain.PriorityView]) -> list[Html | str]:
+    if not views:
+        return [t(language, "No active priorities yet.")]
+    return [
+        t(
+            language,
+            "#{id} {title} · {category}",
+            id=v.priority.id,
+            title=v.priority.title,
+            category=t(language, v.category_label),
+        )
+        for v in views
+    ]
+
+
+async def priorities_pressed(update: Update, context: Context) -> None:
+    query = update.callback_query
+    assert query is not None
+    parsed = cb.STAFF_PRIORITIES.parse(query.data)
+    assert parsed is not None
+    svc = services(context)
+    resident = await resident_of(update, context)
+    language = resident.language
+    try:
+        await roles.authorise(
+            svc.db,
+            svc.clock,
+            svc.wards,
+            svc.settings.admin_ids,
+            resident.user_id,
+            Action.MANAGE_PRIORITIES,
+            parsed["code"],
+        )
+    except NotAllowed as err:
+        await _refuse(update, language, err)
+        return
+    await query.answer()
+    await _show_priorities(update, context, language, parsed["code"])
+
+
+async def _show_priorities(update: Update, context: Context, language: str, ward_code: str) -> None:
+    svc = services(context)
+    ward = svc.wards.ward(ward_code)
+    assert ward is not None
+    views = await priority_domain.ward_priorities(svc.db, ward_code)
+    lines: list[Html | str] = [
+        t(
+            language,
+            "<b>Priorities for {ward}</b> ({count} active; a ward keeps {min} to {max})",
+            ward=ward.name,
+            count=len(views),
+            min=priority_domain.MIN_ACTIVE,
+            max=priority_domain.MAX_ACTIVE,
+        ),
+        *_priority_lines(language, views),
+        "",
+        t(language, "Add one: /addpriority CATEGORY Title | description"),
+        t(language, "Categories: {codes}", codes=", ".join(CATEGORIES)),
+        t(language, "Reword one: /reword ID New title | description"),
+    ]
+    rows = [
+        [
+            InlineKeyboardButton(
+                label(language, "Retire #{id}", id=v.priority.id),
+                callback_data=cb.STAFF_RETIRE.build(id=str(v.priority.id)),
+            )
+        ]
+        for v in views
+    ]
+    await reply(update, join(lines), InlineKeyboardMarkup(rows) if rows else None)
+
+
+async def retire_pressed(update: Update, context: Context) -> None:
+    query = update.callback_query
+    assert query is not None
+    parsed = cb.STAFF_RETIRE.parse(query.data)
+    assert parsed is not None
+    svc = services(context)
+    resident = await resident_of(update, context)
+    language = resident.language
+    priority = await priority_store.get(svc.db, int(parsed["id"]))
+    if priority is None:
+        await query.answer(label(language, "There is no such priority."))
+        return
+    try:
+        await roles.authorise(
+            svc.db,
+            svc.clock,
+            svc.wards,
+            svc.settings.admin_ids,
+            resident.user_id,
+            Action.MANAGE_PRIORITIES,
+            priority.ward_code,
+            target=f"priority:{priority.id}",
+        )
+        retired = await priority_domain.retire_priority(
+            svc.db, svc.clock, priority.id, by=roles.actor(resident.user_id)
+        )
+    except RuleError as err:
+        await _refuse(update, language, err)
+        return
+    await roles.record(
+        svc.db,
+        svc.clock,
+        roles.actor(resident.user_id),
+        "retire_priority",
+        priority.ward_code,
+        target=f"priority:{priority.id}",
+    )
+    await query.answer(label(language, "Retired."))
+    await reply(update, t(language, "Retired: {title}", title=retired.title))
+    await _show_priorities(update, context, language, priority.ward_code)
+
+
+def _split(text: str) -> tuple[str, str]:
+    title, _, description = text.partition("|")
+    return title.strip(), description.strip()
+
+
+async def add_priority_command(update: Update, context: Context) -> None:
+    svc = services(context)
+    resident = await resident_of(update, context)
+    language = resident.language
+    ward_code = await role_store.focus(svc.db, resident.user_id)
+    try:
+        if ward_code is None:
+            staff = await _staff(context, resident.user_id)
+            ward_code = (
+                staff.staff_wards[0] if len(staff.staff_wards) == 1 else (resident.ward_code or "")
+            )
+        await roles.authorise(
+            svc.db,
+            svc.clock,
+            svc.wards,
+            svc.settings.admin_ids,
+            resident.user_id,
+            Action.MANAGE_PRIORITIES,
+            ward_code,
+        )
+        if len(context.args or []) < 2:
+            raise RuleError(N_("Usage: /addpriority CATEGORY Title | description"))
+        category = context.args[0].lower()
+        title, description = _split(" ".join(context.args[1:]))
+        priority = await priority_domain.add_priority(
+            svc.db,
+            svc.clock,
+            svc.wards,
+            ward_code,
+            title,
+            category,
+            description,
+            by=roles.actor(resident.user_id),
+        )
+    except RuleError as err:
+        await _refuse(update, language, err)
+        return
+    await roles.record(
+        svc.db,
+        svc.clock,
+        roles.actor(resident.user_id),
+        "add_priority",
+        ward_code,
+        target=f"priority:{priority.id}",
+    )
+    await reply(
+        update, t(language, "Added priority #{id}: {title}", id=priority.id, title=priority.title)
+    )
+    await _show_priorities(update, context, language, ward_code)
+
+
+async def reword_command(update: Update, context: Context) -> None:
+    svc = services(context)
+    resident = await resident_of(update, context)
+    language = resident.language
+    try:
+        if len(context.args or []) < 2 or not context.args[0].lstrip("#").isdigit():
+            raise RuleError(N_("Usage: /reword ID New title | description"))
+        priority = await priority_store.get(svc.db, int(context.args[0].lstrip("#")))
+        if priority is None:
+            raise RuleError(N_("There is no such priority."))
+        await roles.authorise(
+            svc.db,
+            svc.clock,
+            svc.wards,
+            svc.settings.admin_ids,
+            resident.user_id,
+            Action.MANAGE_PRIORITIES,
+            priority.ward_code,
+            target=f"priority:{priority.id}",
+        )
+        title, description = _split(" ".join(context.args[1:]))
+        updated = await priority_domain.reword_priority(
+            svc.db, svc.clock, priority.id, title, description, by=roles.actor(resident.user_id)
+        )
+    except RuleError as err:
+        await _refuse(update, language, err)
+        return
+    await roles.record(
+        svc.db,
+        svc.clock,
+        roles.actor(resident.user_id),
+        "reword_priority",
+        priority.ward_code,
+        target=f"priority:{priority.id}",
+    )
+    await reply(update, t(language, "Reworded #{id}: {title}", id=updated.id, title=updated.title))
