@@ -11,7 +11,17 @@ from telegram.ext import (
 )
 
 from handlers import callback_data as cb
-from handlers import concerns, fallbacks, myconcerns, priorities, staff, start, wards
+from handlers import (
+    concerns,
+    fallbacks,
+    myconcerns,
+    priorities,
+    privacy,
+    review,
+    staff,
+    start,
+    wards,
+)
 from handlers.errors import error_handler
 
 PRIVATE = filters.ChatType.PRIVATE
@@ -33,6 +43,10 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     add(CommandHandler("panel", staff.panel_command, filters=PRIVATE))
     add(CommandHandler("addpriority", staff.add_priority_command, filters=PRIVATE))
     add(CommandHandler("reword", staff.reword_command, filters=PRIVATE))
+    add(CommandHandler("respond", review.respond_command, filters=PRIVATE))
+    add(CommandHandler("template", review.template_command, filters=PRIVATE))
+    add(CommandHandler("wedid", review.we_did_command, filters=PRIVATE))
+    add(CommandHandler("privacy", privacy.privacy_command, filters=PRIVATE))
 
     # First, refuse every button press whose data matches none of our formats. It must come
     # before the others: python-telegram-bot hands a press with empty data to the first
@@ -47,6 +61,14 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     add(CallbackQueryHandler(staff.switch_pressed, pattern=cb.STAFF_SWITCH.pattern))
     add(CallbackQueryHandler(staff.priorities_pressed, pattern=cb.STAFF_PRIORITIES.pattern))
     add(CallbackQueryHandler(staff.retire_pressed, pattern=cb.STAFF_RETIRE.pattern))
+    add(CallbackQueryHandler(review.queue_pressed, pattern=cb.STAFF_CONCERNS.pattern))
+    add(CallbackQueryHandler(review.category_pressed, pattern=cb.STAFF_CATEGORY.pattern))
+    add(CallbackQueryHandler(review.concern_pressed, pattern=cb.STAFF_CONCERN.pattern))
+    add(CallbackQueryHandler(review.status_pressed, pattern=cb.STAFF_STATUS.pattern))
+    add(CallbackQueryHandler(review.template_pressed, pattern=cb.STAFF_TEMPLATE.pattern))
+    add(CallbackQueryHandler(review.link_pressed, pattern=cb.STAFF_LINK.pattern))
+    add(CallbackQueryHandler(review.hide_pressed, pattern=cb.STAFF_HIDE.pattern))
+    add(CallbackQueryHandler(review.block_pressed, pattern=cb.STAFF_BLOCK.pattern))
     add(CallbackQueryHandler(concerns.late_button, pattern=cb.is_concern_button))
     # Our own format, but not for now (a concern button after that concern ended).
     add(CallbackQueryHandler(fallbacks.stale_button))

@@ -71,6 +71,20 @@ STAFF_WARD = CallbackFormat("staff:ward:{code}", rf"staff:ward:(?P<code>{WARD_CO
 STAFF_SWITCH = CallbackFormat("staff:switch", r"staff:switch")
 STAFF_PRIORITIES = CallbackFormat("staff:prio:{code}", rf"staff:prio:(?P<code>{WARD_CODE})")
 STAFF_RETIRE = CallbackFormat("staff:retire:{id}", r"staff:retire:(?P<id>[0-9]{1,9})")
+STAFF_CONCERNS = CallbackFormat("staff:concerns:{code}", rf"staff:concerns:(?P<code>{WARD_CODE})")
+STAFF_CATEGORY = CallbackFormat(
+    "staff:cat:{code}:{category}", rf"staff:cat:(?P<code>{WARD_CODE}):(?P<category>[a-z]{{2,12}})"
+)
+STAFF_CONCERN = CallbackFormat("staff:c:{id}", r"staff:c:(?P<id>[0-9]{1,9})")
+STAFF_STATUS = CallbackFormat(
+    "staff:st:{id}:{status}", r"staff:st:(?P<id>[0-9]{1,9}):(?P<status>reviewed|closed)"
+)
+STAFF_TEMPLATE = CallbackFormat("staff:tpl:{id}", r"staff:tpl:(?P<id>[0-9]{1,9})")
+STAFF_LINK = CallbackFormat(
+    "staff:link:{id}:{priority}", r"staff:link:(?P<id>[0-9]{1,9}):(?P<priority>[0-9]{1,9})"
+)
+STAFF_HIDE = CallbackFormat("staff:hide:{id}", r"staff:hide:(?P<id>[0-9]{1,9})")
+STAFF_BLOCK = CallbackFormat("staff:block:{id}", r"staff:block:(?P<id>[0-9]{1,9})")
 MY_CONCERNS_PAGE = CallbackFormat("mine:page:{page}", r"mine:page:(?P<page>[0-9]{1,4})")
 MY_CONCERN_OPEN = CallbackFormat("mine:open:{ref}", rf"mine:open:(?P<ref>{CONCERN_REF})")
 
@@ -90,6 +104,14 @@ ALL_FORMATS: tuple[CallbackFormat, ...] = (
     STAFF_SWITCH,
     STAFF_PRIORITIES,
     STAFF_RETIRE,
+    STAFF_CONCERNS,
+    STAFF_CATEGORY,
+    STAFF_CONCERN,
+    STAFF_STATUS,
+    STAFF_TEMPLATE,
+    STAFF_LINK,
+    STAFF_HIDE,
+    STAFF_BLOCK,
 )
 CONCERN_FORMATS = (
     CONCERN_CATEGORY,

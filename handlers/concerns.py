@@ -44,6 +44,7 @@ from handlers.common import Context, edit_quietly, now_iso, reply, resident_of, 
 from handlers.wards import begin_finding
 from storage import concerns as concern_store
 from storage import drafts as draft_store
+from storage import residents as resident_store
 from storage.concerns import Concern
 from storage.drafts import Draft
 
@@ -317,6 +318,16 @@ async def start(update: Update, context: Context) -> str | int:
     if resident.ward_code is None or svc.wards.ward(resident.ward_code) is None:
         await reply(update, t(language, "First, let's find your ward. Then send /concern again."))
         await begin_finding(update, context, resident)
+        return ConversationHandler.END
+    if await resident_store.is_blocked(svc.db, resident.user_id):
+        await reply(
+            update,
+            t(
+                language,
+                "You can't raise concerns at the moment. If you think this is a mistake, "
+                "/privacy says how to appeal.",
+            ),
+        )
         return ConversationHandler.END
     if not await domain.can_raise_today(
         svc.db, svc.clock, resident.user_id, svc.settings.max_concerns_per_day

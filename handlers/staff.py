@@ -37,6 +37,9 @@ STAFF_COMMANDS: list[tuple[str, str]] = [
     ("panel", N_("Your ward panel's tools")),
     ("addpriority", N_("Add a priority: CATEGORY Title | description")),
     ("reword", N_("Reword a priority: ID New title | description")),
+    ("respond", N_("Answer a concern: WV-XXXXX your answer")),
+    ("template", N_("Save an answer template: CATEGORY STATUS text")),
+    ("wedid", N_("You said, we did: [#priority] [WV-…] what was done")),
 ]
 
 
@@ -191,6 +194,15 @@ async def _menu(
                 InlineKeyboardButton(
                     label(language, "Priorities"),
                     callback_data=cb.STAFF_PRIORITIES.build(code=ward.code),
+                )
+            ]
+        )
+    if staff.may(Action.REVIEW_CONCERNS, ward.code, ward.borough_code):
+        rows.append(
+            [
+                InlineKeyboardButton(
+                    label(language, "Concerns"),
+                    callback_data=cb.STAFF_CONCERNS.build(code=ward.code),
                 )
             ]
         )

@@ -279,3 +279,82 @@ async def add_response(db: Database, concern_id: int, text: str, *, by: str, now
             (concern_id, text, by, now),
         )
         await conn.execute("UPDATE concerns SET updated_at = ? WHERE id = ?", (now, concern_id))
+
+
+@dataclass(frozen=True)
+class CategoryCount:
+    category: str
+    concerns: int  # open, not yet reviewed
+    people: int  # their raisers plus everyone who said "me too"
+    since: int  # of those, raised since the given moment
+
+
+async def new_by_category(db: Database, ward_code: str, since: str) -> list[CategoryCount]:
+    rows = await db.fetchall(
+        "SELECT c.category, count(*),"
+        " count(*) + sum((SELECT count(*) FROM concern_supporters s WHERE s.concern_id = c.id)),"
+        " sum(c.created_at > ?)"
+        " FROM concerns c WHERE c.ward_code = ? AND c.status = 'received'"
+        " GROUP BY c.category ORDER BY count(*) DESC, c.category",
+        (since, ward_code),
+    )
+    return [CategoryCount(r[0], int(r[1]), int(r[2]), int(r[3])) for r in rows]
+
+
+async def for_review(db: Database, ward_code: str, category: str, limit: int) -> list[Concern]:
+    """Open concerns of a ward and category, oldest first (first come, first answered)."""
+    rows = await db.fetchall(
+        f"SELECT {_COLUMNS} FROM concerns c WHERE c.ward_code = ? AND c.category = ?"
+        " AND c.status != 'closed' ORDER BY c.created_at, c.id LIMIT ?",
+        (ward_code, category, limit),
+    )
+    return [_concern(r) for r in rows]
+
+
+async def followers(db: Database, concern_id: int) -> list[int]:
+    """Who hears about a concern: whoever raised it and everyone who said "me too"."""
+    rows = await db.fetchall(
+        "SELECT raised_by FROM concerns WHERE id = ? AND raised_by IS NOT NULL"
+        " UNION SELECT user_id FROM concern_supporters WHERE concern_id = ?",
+        (concern_id, concern_id),
+    )
+    return [int(r[0]) for r in rows]
+
+
+async def is_hidden(db: Database, concern_id: int) -> bool:
+    return bool(
+        await db.fetchval("SELECT hidden_at IS NOT NULL FROM concerns WHERE id = ?", (concern_id,))
+    )
+
+
+async def hide(db: Database, concern_id: int, now: str) -> None:
+    await db.execute(
+        "UPDATE concerns SET hidden_at = ?, updated_at = ? WHERE id = ? AND hidden_at IS NULL",
+        (now, now, concern_id),
+    )
+
+
+async def link_priority(db: Database, concern_id: int, priority_id: int, now: str) -> None:
+    await db.execute(
+        "UPDATE concerns SET priority_id = ?, updated_at = ? WHERE id = ?",
+        (priority_id, now, concern_id),
+    )
+
+
+async def template(db: Database, ward_code: str, category: str, status: str) -> str | None:
+    return await db.fetchval(
+        "SELECT text FROM response_templates WHERE ward_code = ? AND category = ? AND status = ?",
+        (ward_code, category, status),
+    )
+
+
+async def set_template(
+    db: Database, ward_code: str, category: str, status: str, text: str, *, by: str, now: str
+) -> None:
+    await db.execute(
+        "INSERT INTO response_templates (ward_code, category, status, text, updated_by, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (ward_code, category, status)"
+        " DO UPDATE SET text = excluded.text, updated_by = excluded.updated_by,"
+        " updated_at = excluded.updated_at",
+        (ward_code, category, status, text, by, now),
+    )

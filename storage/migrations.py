@@ -193,6 +193,27 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX audit_log_scope ON audit_log(scope, at);
     """,
+    # 4: concern review: moderation, links to priorities and to "we did" entries, templates.
+    """
+    ALTER TABLE concerns ADD COLUMN hidden_at TEXT;          -- text hidden by a moderator
+    ALTER TABLE concerns ADD COLUMN priority_id INTEGER REFERENCES priorities(id);
+    ALTER TABLE residents ADD COLUMN blocked_at TEXT;        -- stopped from raising concerns
+    CREATE TABLE outcome_concerns (
+        outcome_id INTEGER NOT NULL REFERENCES outcomes(id),
+        concern_id INTEGER NOT NULL REFERENCES concerns(id),
+        PRIMARY KEY (outcome_id, concern_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE response_templates (
+        id INTEGER PRIMARY KEY,
+        ward_code TEXT NOT NULL REFERENCES wards(code),
+        category TEXT NOT NULL,
+        status TEXT NOT NULL,
+        text TEXT NOT NULL,
+        updated_by TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (ward_code, category, status)
+    );
+    """,
 ]
 
 

@@ -31,7 +31,9 @@ async def add(
     *,
     by: str,
     now: str,
+    concern_ids: Sequence[int] = (),
 ) -> Outcome:
+    """A "we did" entry, linked to a priority and/or concerns (which move to "action taken")."""
     async with db.transaction() as conn:
         cursor = await conn.execute(
             "INSERT INTO outcomes (ward_code, priority_id, you_said, we_did, action_date,"
@@ -39,6 +41,24 @@ async def add(
             (ward_code, priority_id, you_said, we_did, action_date, by, now),
         )
         outcome_id = int(cursor.lastrowid or 0)
+        for concern_id in concern_ids:
+            await conn.execute(
+                "INSERT INTO outcome_concerns (outcome_id, concern_id) VALUES (?, ?)"
+                " ON CONFLICT DO NOTHING",
+                (outcome_id, concern_id),
+            )
+            cursor = await conn.execute("SELECT status FROM concerns WHERE id = ?", (concern_id,))
+            row = await cursor.fetchone()
+            if row is not None and row[0] not in ("action", "closed"):
+                await conn.execute(
+                    "UPDATE concerns SET status = 'action', updated_at = ? WHERE id = ?",
+                    (now, concern_id),
+                )
+                await conn.execute(
+                    "INSERT INTO concern_events (concern_id, kind, from_status, to_status,"
+                    " changed_by, changed_at) VALUES (?, 'status', ?, 'action', ?, ?)",
+                    (concern_id, row[0], by, now),
+                )
     return Outcome(outcome_id, ward_code, priority_id, you_said, we_did, action_date)
 
 

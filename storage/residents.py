@@ -95,6 +95,31 @@ async def clear_ward_lost(db: Database, user_id: int, now: str) -> None:
     )
 
 
+async def block(db: Database, user_id: int, now: str) -> None:
+    """Stop a resident from raising concerns (moderation); they can appeal (see /privacy)."""
+    await db.execute(
+        "UPDATE residents SET blocked_at = ?, updated_at = ? WHERE user_id = ?", (now, now, user_id)
+    )
+
+
+async def is_blocked(db: Database, user_id: int) -> bool:
+    return bool(
+        await db.fetchval(
+            "SELECT blocked_at IS NOT NULL FROM residents WHERE user_id = ?", (user_id,)
+        )
+    )
+
+
+async def language_of(db: Database, user_ids: list[int]) -> dict[int, str]:
+    if not user_ids:
+        return {}
+    marks = ", ".join("?" for _ in user_ids)
+    rows = await db.fetchall(
+        f"SELECT user_id, language FROM residents WHERE user_id IN ({marks})", tuple(user_ids)
+    )
+    return {int(r[0]): str(r[1]) for r in rows}
+
+
 async def set_language(db: Database, user_id: int, language: str, now: str) -> None:
     await db.execute(
         "UPDATE residents SET language = ?, updated_at = ? WHERE user_id = ?",

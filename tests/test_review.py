@@ -1,0 +1,162 @@
+"""The panel and team review concerns, answer them and post "you said, we did": residents
+who raised a concern (or said "me too") are told; everyone else is refused and audited."""
+
+from __future__ import annotations
+
+import re
+
+from bot.domain import roles
+from bot.domain.priorities import add_priority
+from handlers import callback_data as cb
+from storage import audit
+from storage import concerns as concern_store
+from tests.conftest import Person, World
+from tests.test_staff import KINGSMEAD, OLD_TOWN, _staff_member
+
+REF = re.compile(r"WV-[2-9A-HJKMNP-Z]{5}")
+
+
+async def _raise(
+    world: World, ward: str = KINGSMEAD, text: str = "Cars racing down Mill Lane at night."
+) -> tuple[Person, str]:
+    resident = world.person()
+    await resident.says(f"/start {ward}")
+    await resident.says("/concern")
+    await resident.taps("Road safety")
+    await resident.says(text)
+    await resident.taps("Skip")
+    await resident.taps("Skip")
+    sent = await resident.taps("Send")
+    match = REF.search(sent.text)
+    assert match
+    return resident, match.group(0)
+
+
+def _to(world: World, person: Person, since: int) -> str:
+    return "\n".join(
+        c.text or "" for c in world.api.calls[since:] if c.chat_id == person.sim.chat_id
+    )
+
+
+async def test_team_reviews_the_queue_and_everyone_who_raised_it_is_told(world: World) -> None:
+    raiser, ref = await _raise(world)
+    neighbour = world.person()
+    await neighbour.says(f"/start {KINGSMEAD}")
+    await neighbour.says("/concern")
+    await neighbour.taps("Road safety")
+    await neighbour.says("Racing cars again on Mill Lane last night.")
+    await neighbour.taps("Skip")
+    await neighbour.taps("Skip")
+    await neighbour.taps(f"Me too: {ref}")
+    team = await _staff_member(world, KINGSMEAD, roles.Role.TEAM_MEMBER)
+    await team.says("/panel")
+    queue = await team.taps("Concerns")
+    assert "Road safety: 1 concerns, 2 people, 1 in the last 4 weeks" in queue.text
+    await team.taps("Road safety (1)")
+    card = await team.taps(ref)
+    assert "Cars racing down Mill Lane" in card.text and "2 people have raised this" in card.text
+    since = len(world.api.calls)
+    await team.taps("Mark reviewed")
+    for person in (raiser, neighbour):
+        assert f"Update on your concern {ref}: Reviewed by the panel." in _to(world, person, since)
+    since = len(world.api.calls)
+    answered = await team.says(f"/respond {ref} We have asked for speed cameras.")
+    assert "Answer sent to 2 people." in answered.text
+    assert "We have asked for speed cameras." in _to(world, raiser, since)
+    mine = await raiser.says("/myconcerns")
+    history = await raiser.taps(f"Open {ref}")
+    assert "Answer: We have asked for speed cameras." in history.text
+    assert "Received → Reviewed by the panel" in history.text
+    assert "Reviewed by the panel" in mine.text
+
+
+async def test_a_template_answer_is_two_taps(world: World) -> None:
+    raiser, ref = await _raise(world)
+    team = await _staff_member(world, KINGSMEAD, roles.Role.TEAM_MEMBER)
+    await team.says("/panel")
+    saved = await team.says("/template roads received Thank you. We will add patrols on this road.")
+    assert "Template saved." in saved.text
+    concern = await concern_store.by_ref(world.db, ref)
+    assert concern is not None
+    await team.presses(cb.STAFF_CONCERN.build(id=str(concern.id)))
+    since = len(world.api.calls)
+    await team.taps("Answer: Thank you.")
+    assert "We will add patrols on this road." in _to(world, raiser, since)
+
+
+async def test_chair_links_a_concern_to_a_priority_and_posts_we_did(world: World) -> None:
+    raiser, ref = await _raise(world)
+    svc = world.services
+    priority = await add_priority(
+        svc.db, svc.clock, svc.wards, KINGSMEAD, "Speeding on Mill Lane", "roads", by="t"
+    )
+    chair = await _staff_member(world, KINGSMEAD, roles.Role.PANEL_CHAIR)
+    await chair.says("/panel")
+    concern = await concern_store.by_ref(world.db, ref)
+    assert concern is not None
+    await chair.presses(cb.STAFF_CONCERN.build(id=str(concern.id)))
+    since = len(world.api.calls)
+    await chair.taps("Link to: Speeding on Mill Lane")
+    assert "Taken up as a priority" in _to(world, raiser, since)
+    since = len(world.api.calls)
+    posted = await chair.says(
+        f"/wedid #{priority.id} {ref} Speed checks on three evenings; 14 drivers stopped."
+    )
+    assert "1 residents who raised it were told" in posted.text
+    told = _to(world, raiser, since)
+    assert "You said: Speeding on Mill Lane" in told and "14 drivers stopped" in told
+    shown = await raiser.says("/priorities")
+    assert "Latest action" in shown.text and "14 drivers stopped" in shown.text
+    after = await concern_store.by_ref(world.db, ref)
+    assert after is not None and after.status == "action"
+
+
+async def test_moderator_hides_text_and_stops_a_user_filing(world: World) -> None:
+    raiser, ref = await _raise(world, text="Something abusive written here about a neighbour.")
+    team = await _staff_member(world, KINGSMEAD, roles.Role.TEAM_MEMBER)
+    concern = await concern_store.by_ref(world.db, ref)
+    assert concern is not None
+    await team.presses(cb.STAFF_HIDE.build(id=str(concern.id)))
+    await team.presses(cb.STAFF_BLOCK.build(id=str(concern.id)))
+    card = await team.presses(cb.STAFF_CONCERN.build(id=str(concern.id)))
+    assert "[hidden by a moderator]" in card.text and "abusive" not in card.text
+    refused = await raiser.says("/concern")
+    assert "You can't raise concerns at the moment" in refused.text
+    privacy = await raiser.says("/privacy")
+    assert "Appeals" in privacy.text and str(raiser.user_id) in privacy.text
+    actions = [line.action for line in await audit.recent(world.db) if line.outcome == "done"]
+    assert "hide_text" in actions and "block_filing" in actions
+
+
+async def test_residents_and_other_wards_staff_are_refused_with_nothing_changed(
+    world: World,
+) -> None:
+    _raiser, ref = await _raise(world)
+    concern = await concern_store.by_ref(world.db, ref)
+    assert concern is not None
+    resident = world.person()
+    await resident.says(f"/start {KINGSMEAD}")
+    other = await _staff_member(world, OLD_TOWN, roles.Role.PANEL_CHAIR)
+    events_before = len(await concern_store.events(world.db, concern.id))
+    refused_before = sum(1 for a in await audit.recent(world.db, 500) if a.outcome == "refused")
+    attempts = 0
+    for person in (resident, other):
+        for data in (
+            cb.STAFF_STATUS.build(id=str(concern.id), status="closed"),
+            cb.STAFF_HIDE.build(id=str(concern.id)),
+            cb.STAFF_BLOCK.build(id=str(concern.id)),
+            cb.STAFF_CONCERN.build(id=str(concern.id)),
+            cb.STAFF_CONCERNS.build(code=KINGSMEAD),
+        ):
+            reply = await person.presses(data)
+            assert reply.answers[0].params["text"] == "Sorry, you can't do that for this ward."
+            attempts += 1
+        typed = await person.says(f"/respond {ref} Hijacked answer")
+        assert "Sorry, you can't do that" in typed.text
+        attempts += 1
+    after = await concern_store.by_ref(world.db, ref)
+    assert after is not None and after.status == "received"
+    assert not await concern_store.is_hidden(world.db, concern.id)
+    assert len(await concern_store.events(world.db, concern.id)) == events_before
+    refused_after = sum(1 for a in await audit.recent(world.db, 500) if a.outcome == "refused")
+    assert refused_after == refused_before + attempts
