@@ -14,12 +14,14 @@ from handlers import callback_data as cb
 from handlers import (
     concerns,
     fallbacks,
+    meetings,
     myconcerns,
     priorities,
     privacy,
     review,
     staff,
     start,
+    stats,
     wards,
 )
 from handlers.errors import error_handler
@@ -43,6 +45,11 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     add(CommandHandler("panel", staff.panel_command, filters=PRIVATE))
     add(CommandHandler("addpriority", staff.add_priority_command, filters=PRIVATE))
     add(CommandHandler("reword", staff.reword_command, filters=PRIVATE))
+    add(CommandHandler("meetings", meetings.meetings_command, filters=PRIVATE))
+    add(CommandHandler("meeting", meetings.meeting_command, filters=PRIVATE))
+    add(CommandHandler("cancelmeeting", meetings.cancel_meeting_command, filters=PRIVATE))
+    add(CommandHandler("stats", stats.stats_command, filters=PRIVATE))
+    add(CommandHandler("export", stats.export_command, filters=PRIVATE))
     add(CommandHandler("respond", review.respond_command, filters=PRIVATE))
     add(CommandHandler("template", review.template_command, filters=PRIVATE))
     add(CommandHandler("wedid", review.we_did_command, filters=PRIVATE))
@@ -61,6 +68,9 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     add(CallbackQueryHandler(staff.switch_pressed, pattern=cb.STAFF_SWITCH.pattern))
     add(CallbackQueryHandler(staff.priorities_pressed, pattern=cb.STAFF_PRIORITIES.pattern))
     add(CallbackQueryHandler(staff.retire_pressed, pattern=cb.STAFF_RETIRE.pattern))
+    add(CallbackQueryHandler(meetings.staff_meetings_pressed, pattern=cb.STAFF_MEETINGS.pattern))
+    add(CallbackQueryHandler(meetings.cancel_pressed, pattern=cb.MEETING_CANCEL.pattern))
+    add(CallbackQueryHandler(stats.stats_pressed, pattern=cb.STATS_SHOW.pattern))
     add(CallbackQueryHandler(review.queue_pressed, pattern=cb.STAFF_CONCERNS.pattern))
     add(CallbackQueryHandler(review.category_pressed, pattern=cb.STAFF_CATEGORY.pattern))
     add(CallbackQueryHandler(review.concern_pressed, pattern=cb.STAFF_CONCERN.pattern))

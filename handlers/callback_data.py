@@ -85,6 +85,9 @@ STAFF_LINK = CallbackFormat(
 )
 STAFF_HIDE = CallbackFormat("staff:hide:{id}", r"staff:hide:(?P<id>[0-9]{1,9})")
 STAFF_BLOCK = CallbackFormat("staff:block:{id}", r"staff:block:(?P<id>[0-9]{1,9})")
+STAFF_MEETINGS = CallbackFormat("staff:meet:{code}", rf"staff:meet:(?P<code>{WARD_CODE})")
+MEETING_CANCEL = CallbackFormat("staff:meetx:{id}", r"staff:meetx:(?P<id>[0-9]{1,9})")
+STATS_SHOW = CallbackFormat("staff:stats:{code}", rf"staff:stats:(?P<code>{WARD_CODE})")
 MY_CONCERNS_PAGE = CallbackFormat("mine:page:{page}", r"mine:page:(?P<page>[0-9]{1,4})")
 MY_CONCERN_OPEN = CallbackFormat("mine:open:{ref}", rf"mine:open:(?P<ref>{CONCERN_REF})")
 
@@ -112,6 +115,9 @@ ALL_FORMATS: tuple[CallbackFormat, ...] = (
     STAFF_LINK,
     STAFF_HIDE,
     STAFF_BLOCK,
+    STAFF_MEETINGS,
+    MEETING_CANCEL,
+    STATS_SHOW,
 )
 CONCERN_FORMATS = (
     CONCERN_CATEGORY,

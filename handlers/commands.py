@@ -12,6 +12,7 @@ RESIDENT_COMMANDS: list[tuple[str, str]] = [
     ("priorities", N_("What your ward panel is working on")),
     ("concern", N_("Raise a concern")),
     ("myconcerns", N_("Your concerns and their answers")),
+    ("meetings", N_("When and where your ward panel meets")),
     ("help", N_("What this bot can do")),
 ]
 

@@ -16,7 +16,8 @@ from telegram.error import BadRequest
 from telegram.ext import CallbackContext, ExtBot
 
 from bot.clock import to_iso
-from bot.i18n import normalise_language
+from bot.domain.errors import RuleError
+from bot.i18n import label, normalise_language, t
 from bot.render import Html
 from bot.services import Services
 from storage import residents as resident_store
@@ -50,6 +51,15 @@ async def reply(update: Update, text: Html, markup: Markup = None) -> Message:
     chat = update.effective_chat
     assert chat is not None
     return await chat.send_message(text, reply_markup=markup)
+
+
+async def refuse(update: Update, language: str, error: RuleError) -> None:
+    """Answer a refused action: as an alert on a button, or as a reply to a command."""
+    query = update.callback_query
+    if query is not None:
+        await query.answer(label(language, error.message, **error.values), show_alert=True)
+    else:
+        await reply(update, t(language, error.message, **error.values))
 
 
 async def edit_quietly(

@@ -23,11 +23,11 @@ from bot.domain.roles import Action
 from bot.i18n import N_, label, t
 from bot.render import Html, join
 from handlers import callback_data as cb
-from handlers.common import Context, reply, resident_of, services
+from handlers.common import Context, refuse, reply, resident_of, services
+from handlers.working_ward import working_ward
 from storage import concerns as concern_store
 from storage import priorities as priority_store
 from storage import residents as resident_store
-from storage import roles as role_store
 from storage.concerns import Concern
 
 log = logging.getLogger(__name__)
@@ -52,17 +52,9 @@ async def _allowed(
             target=target,
         )
     except roles.NotAllowed as err:
-        await _refuse(update, resident.language, err)
+        await refuse(update, resident.language, err)
         return False
     return True
-
-
-async def _refuse(update: Update, language: str, error: RuleError) -> None:
-    query = update.callback_query
-    if query is not None:
-        await query.answer(label(language, error.message, **error.values), show_alert=True)
-    else:
-        await reply(update, t(language, error.message, **error.values))
 
 
 async def tell(context: Context, user_ids: list[int], render) -> int:  # type: ignore[no-untyped-def]
@@ -287,7 +279,7 @@ async def status_pressed(update: Update, context: Context) -> None:
             svc.db, svc.clock, concern, parsed["status"], by=roles.actor(resident.user_id)
         )
     except RuleError as err:
-        await _refuse(update, resident.language, err)
+        await refuse(update, resident.language, err)
         return
     await roles.record(
         svc.db,
@@ -346,7 +338,7 @@ async def link_pressed(update: Update, context: Context) -> None:
             svc.db, svc.clock, concern, int(parsed["priority"]), by=roles.actor(resident.user_id)
         )
     except RuleError as err:
-        await _refuse(update, resident.language, err)
+        await refuse(update, resident.language, err)
         return
     await roles.record(
         svc.db,
@@ -390,7 +382,7 @@ async def block_pressed(update: Update, context: Context) -> None:
     try:
         await review.block_raiser(svc.db, svc.clock, found[0])
     except RuleError as err:
-        await _refuse(update, resident.language, err)
+        await refuse(update, resident.language, err)
         return
     await roles.record(
         svc.db,
@@ -415,26 +407,17 @@ async def respond_command(update: Update, context: Context) -> None:
             raise RuleError(N_("Usage: /respond WV-XXXXX your answer"))
         concern = await review.concern_by_ref(svc.db, args[0])
     except RuleError as err:
-        await _refuse(update, resident.language, err)
+        await refuse(update, resident.language, err)
         return
     if not await _allowed(update, context, Action.RESPOND, concern.ward_code, target=concern.ref):
         return
     await _answer(update, context, concern, " ".join(args[1:]))
 
 
-async def _focus_ward(context: Context, user_id: int) -> str:
-    svc = services(context)
-    focus = await role_store.focus(svc.db, user_id)
-    if focus:
-        return focus
-    staff = await roles.staff_of(svc.db, svc.settings.admin_ids, user_id)
-    return staff.staff_wards[0] if len(staff.staff_wards) == 1 else ""
-
-
 async def template_command(update: Update, context: Context) -> None:
     svc = services(context)
     resident = await resident_of(update, context)
-    ward_code = await _focus_ward(context, resident.user_id)
+    ward_code = await working_ward(context, resident)
     if not await _allowed(update, context, Action.RESPOND, ward_code):
         return
     args = context.args or []
@@ -451,7 +434,7 @@ async def template_command(update: Update, context: Context) -> None:
             by=roles.actor(resident.user_id),
         )
     except RuleError as err:
-        await _refuse(update, resident.language, err)
+        await refuse(update, resident.language, err)
         return
     await roles.record(
         svc.db,
@@ -467,7 +450,7 @@ async def template_command(update: Update, context: Context) -> None:
 async def we_did_command(update: Update, context: Context) -> None:
     svc = services(context)
     resident = await resident_of(update, context)
-    ward_code = await _focus_ward(context, resident.user_id)
+    ward_code = await working_ward(context, resident)
     if not await _allowed(update, context, Action.RECORD_OUTCOME, ward_code):
         return
     try:
@@ -479,7 +462,7 @@ async def we_did_command(update: Update, context: Context) -> None:
             by=roles.actor(resident.user_id),
         )
     except RuleError as err:
-        await _refuse(update, resident.language, err)
+        await refuse(update, resident.language, err)
         return
     await roles.record(
         svc.db,

@@ -29,7 +29,8 @@ from bot.i18n import N_, label, t
 from bot.render import Html, join
 from handlers import callback_data as cb
 from handlers.commands import resident_commands
-from handlers.common import Context, reply, resident_of, services
+from handlers.common import Context, refuse, reply, resident_of, services
+from handlers.working_ward import working_ward
 from storage import priorities as priority_store
 from storage import roles as role_store
 
@@ -40,6 +41,10 @@ STAFF_COMMANDS: list[tuple[str, str]] = [
     ("respond", N_("Answer a concern: WV-XXXXX your answer")),
     ("template", N_("Save an answer template: CATEGORY STATUS text")),
     ("wedid", N_("You said, we did: [#priority] [WV-…] what was done")),
+    ("meeting", N_("Schedule a meeting: DATE TIME | venue | open/closed | link")),
+    ("cancelmeeting", N_("Cancel a meeting: ID")),
+    ("stats", N_("Figures and a chart for your ward (or: /stats borough)")),
+    ("export", N_("CSV for the minutes: /export FROM TO (YYYY-MM-DD)")),
 ]
 
 
@@ -65,14 +70,6 @@ async def sync_staff_commands(application: Application) -> None:  # type: ignore
             )
         except BadRequest:  # a chat the bot has never seen yet
             continue
-
-
-async def _refuse(update: Update, language: str, error: RuleError) -> None:
-    query = update.callback_query
-    if query is not None:
-        await query.answer(label(language, error.message, **error.values), show_alert=True)
-    else:
-        await reply(update, t(language, error.message, **error.values))
 
 
 async def join_command(update: Update, context: Context) -> None:
@@ -197,6 +194,23 @@ async def _menu(
                 )
             ]
         )
+    if staff.may(Action.SCHEDULE_MEETING, ward.code, ward.borough_code):
+        rows.append(
+            [
+                InlineKeyboardButton(
+                    label(language, "Meetings"),
+                    callback_data=cb.STAFF_MEETINGS.build(code=ward.code),
+                )
+            ]
+        )
+    if staff.may(Action.VIEW_STATS, ward.code, ward.borough_code):
+        rows.append(
+            [
+                InlineKeyboardButton(
+                    label(language, "Stats"), callback_data=cb.STATS_SHOW.build(code=ward.code)
+                )
+            ]
+        )
     if staff.may(Action.REVIEW_CONCERNS, ward.code, ward.borough_code):
         rows.append(
             [
@@ -245,7 +259,7 @@ async def ward_chosen(update: Update, context: Context) -> None:
             detail="not their ward",
             refused=True,
         )
-        await _refuse(
+        await refuse(
             update, resident.language, NotAllowed(N_("Sorry, you can't do that for this ward."))
         )
         return
@@ -297,7 +311,7 @@ async def priorities_pressed(update: Update, context: Context) -> None:
             parsed["code"],
         )
     except NotAllowed as err:
-        await _refuse(update, language, err)
+        await refuse(update, language, err)
         return
     await query.answer()
     await _show_priorities(update, context, language, parsed["code"])
@@ -362,7 +376,7 @@ async def retire_pressed(update: Update, context: Context) -> None:
             svc.db, svc.clock, priority.id, by=roles.actor(resident.user_id)
         )
     except RuleError as err:
-        await _refuse(update, language, err)
+        await refuse(update, language, err)
         return
     await roles.record(
         svc.db,
@@ -386,13 +400,8 @@ async def add_priority_command(update: Update, context: Context) -> None:
     svc = services(context)
     resident = await resident_of(update, context)
     language = resident.language
-    ward_code = await role_store.focus(svc.db, resident.user_id)
+    ward_code = await working_ward(context, resident)
     try:
-        if ward_code is None:
-            staff = await _staff(context, resident.user_id)
-            ward_code = (
-                staff.staff_wards[0] if len(staff.staff_wards) == 1 else (resident.ward_code or "")
-            )
         await roles.authorise(
             svc.db,
             svc.clock,
@@ -417,7 +426,7 @@ async def add_priority_command(update: Update, context: Context) -> None:
             by=roles.actor(resident.user_id),
         )
     except RuleError as err:
-        await _refuse(update, language, err)
+        await refuse(update, language, err)
         return
     await roles.record(
         svc.db,
@@ -458,7 +467,7 @@ async def reword_command(update: Update, context: Context) -> None:
             svc.db, svc.clock, priority.id, title, description, by=roles.actor(resident.user_id)
         )
     except RuleError as err:
-        await _refuse(update, language, err)
+        await refuse(update, language, err)
         return
     await roles.record(
         svc.db,

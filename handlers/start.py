@@ -56,6 +56,7 @@ async def help_command(update: Update, context: Context) -> None:
                 t(language, "/priorities — what your ward panel is working on"),
                 t(language, "/concern — raise a concern with your ward panel"),
                 t(language, "/myconcerns — your concerns, and what happened to them"),
+                t(language, "/meetings — when and where your ward panel meets"),
                 t(language, "/start — start again"),
                 t(language, "/help — this list"),
                 "",

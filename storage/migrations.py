@@ -214,6 +214,26 @@ MIGRATIONS: list[str] = [
         UNIQUE (ward_code, category, status)
     );
     """,
+    # 5: panel meetings, one row each (panels rotate days and hours).
+    """
+    CREATE TABLE meetings (
+        id INTEGER PRIMARY KEY,
+        ward_code TEXT NOT NULL REFERENCES wards(code),
+        starts_at TEXT NOT NULL,             -- UTC ISO (bot.clock.to_iso); shown in local time
+        venue TEXT NOT NULL,
+        open_to_public INTEGER NOT NULL CHECK (open_to_public IN (0, 1)),
+        online_link TEXT,                    -- http(s) only; NULL when in person only
+        created_by TEXT NOT NULL,            -- 'tg:<user id>' or 'cli'
+        created_at TEXT NOT NULL,
+        cancelled_at TEXT,
+        cancelled_by TEXT
+    );
+    CREATE INDEX meetings_ward ON meetings(ward_code, starts_at);
+    CREATE INDEX meetings_upcoming ON meetings(starts_at) WHERE cancelled_at IS NULL;
+    -- One live meeting per ward and moment: a double-sent /meeting schedules it once.
+    CREATE UNIQUE INDEX meetings_ward_slot ON meetings(ward_code, starts_at)
+        WHERE cancelled_at IS NULL;
+    """,
 ]
 
 

@@ -9,9 +9,17 @@ from handlers import callback_data as cb
 
 @pytest.mark.parametrize("fmt", cb.ALL_FORMATS)
 def test_every_format_is_anchored_and_fits_telegrams_limit(fmt: cb.CallbackFormat) -> None:
-    examples = {"code": "E05013806", "key": "7K2FQ9AB", "category": "noise", "step": "photo",
-                "ref": "WV-7K2FQ", "page": "3", "id": "42",
-                "status": "closed", "priority": "7"}
+    examples = {
+        "code": "E05013806",
+        "key": "7K2FQ9AB",
+        "category": "noise",
+        "step": "photo",
+        "ref": "WV-7K2FQ",
+        "page": "3",
+        "id": "42",
+        "status": "closed",
+        "priority": "7",
+    }
     values = {name: value for name, value in examples.items() if "{" + name + "}" in fmt.template}
     if fmt is cb.CONCERN_CHANGE:
         values["step"] = "text"

@@ -11,7 +11,8 @@ from handlers import callback_data as cb
 from storage import audit
 from storage import concerns as concern_store
 from tests.conftest import Person, World
-from tests.test_staff import KINGSMEAD, OLD_TOWN, _staff_member
+from tests.staffing import join_as
+from tests.test_staff import KINGSMEAD, OLD_TOWN
 
 REF = re.compile(r"WV-[2-9A-HJKMNP-Z]{5}")
 
@@ -48,7 +49,7 @@ async def test_team_reviews_the_queue_and_everyone_who_raised_it_is_told(world: 
     await neighbour.taps("Skip")
     await neighbour.taps("Skip")
     await neighbour.taps(f"Me too: {ref}")
-    team = await _staff_member(world, KINGSMEAD, roles.Role.TEAM_MEMBER)
+    team = await join_as(world, KINGSMEAD, roles.Role.TEAM_MEMBER)
     await team.says("/panel")
     queue = await team.taps("Concerns")
     assert "Road safety: 1 concerns, 2 people, 1 in the last 4 weeks" in queue.text
@@ -72,7 +73,7 @@ async def test_team_reviews_the_queue_and_everyone_who_raised_it_is_told(world: 
 
 async def test_a_template_answer_is_two_taps(world: World) -> None:
     raiser, ref = await _raise(world)
-    team = await _staff_member(world, KINGSMEAD, roles.Role.TEAM_MEMBER)
+    team = await join_as(world, KINGSMEAD, roles.Role.TEAM_MEMBER)
     await team.says("/panel")
     saved = await team.says("/template roads received Thank you. We will add patrols on this road.")
     assert "Template saved." in saved.text
@@ -90,7 +91,7 @@ async def test_chair_links_a_concern_to_a_priority_and_posts_we_did(world: World
     priority = await add_priority(
         svc.db, svc.clock, svc.wards, KINGSMEAD, "Speeding on Mill Lane", "roads", by="t"
     )
-    chair = await _staff_member(world, KINGSMEAD, roles.Role.PANEL_CHAIR)
+    chair = await join_as(world, KINGSMEAD, roles.Role.PANEL_CHAIR)
     await chair.says("/panel")
     concern = await concern_store.by_ref(world.db, ref)
     assert concern is not None
@@ -113,7 +114,7 @@ async def test_chair_links_a_concern_to_a_priority_and_posts_we_did(world: World
 
 async def test_moderator_hides_text_and_stops_a_user_filing(world: World) -> None:
     raiser, ref = await _raise(world, text="Something abusive written here about a neighbour.")
-    team = await _staff_member(world, KINGSMEAD, roles.Role.TEAM_MEMBER)
+    team = await join_as(world, KINGSMEAD, roles.Role.TEAM_MEMBER)
     concern = await concern_store.by_ref(world.db, ref)
     assert concern is not None
     await team.presses(cb.STAFF_HIDE.build(id=str(concern.id)))
@@ -136,7 +137,7 @@ async def test_residents_and_other_wards_staff_are_refused_with_nothing_changed(
     assert concern is not None
     resident = world.person()
     await resident.says(f"/start {KINGSMEAD}")
-    other = await _staff_member(world, OLD_TOWN, roles.Role.PANEL_CHAIR)
+    other = await join_as(world, OLD_TOWN, roles.Role.PANEL_CHAIR)
     events_before = len(await concern_store.events(world.db, concern.id))
     refused_before = sum(1 for a in await audit.recent(world.db, 500) if a.outcome == "refused")
     attempts = 0

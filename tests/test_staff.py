@@ -11,7 +11,8 @@ from bot.domain import roles
 from bot.domain.priorities import add_priority
 from handlers import callback_data as cb
 from storage import audit
-from tests.conftest import Person, World
+from tests.conftest import World
+from tests.staffing import join_as, refusals
 from tests.synthetic import synthetic_wards_geojson
 
 KINGSMEAD, OLD_TOWN = "E05900002", "E05900011"
@@ -32,21 +33,9 @@ async def _invite(world: World, scope: str, role: roles.Role, **kw: int) -> str:
     return invite.code
 
 
-async def _staff_member(world: World, scope: str, role: roles.Role) -> Person:
-    person = world.person()
-    await person.says(f"/start {scope}")
-    reply = await person.says(f"/join {await _invite(world, scope, role)}")
-    assert "You are now a" in reply.text
-    return person
-
-
 async def _row_counts(world: World) -> tuple[int, ...]:
     tables = ("priorities", "priority_history", "roles", "invites")
     return tuple([int(await world.db.fetchval(f"SELECT count(*) FROM {t}")) for t in tables])
-
-
-async def _refusals(world: World) -> int:
-    return sum(1 for line in await audit.recent(world.db) if line.outcome == "refused")
 
 
 async def test_chair_joins_with_an_invite_and_sets_three_priorities(world: World) -> None:
@@ -89,7 +78,7 @@ async def test_resident_who_types_staff_commands_is_refused_and_nothing_changes(
         )
     resident = world.person()
     await resident.says(f"/start {KINGSMEAD}")
-    before, refused = await _row_counts(world), await _refusals(world)
+    before, refused = await _row_counts(world), await refusals(world)
     panel = await resident.says("/panel")
     assert "This is for ward panels and neighbourhood teams" in panel.text
     added = await resident.says("/addpriority asb Something new")
@@ -101,7 +90,7 @@ async def test_resident_who_types_staff_commands_is_refused_and_nothing_changes(
     for reply in (retire, listing):
         assert reply.answers[0].params["text"] == "Sorry, you can't do that for this ward."
     assert await _row_counts(world) == before
-    assert await _refusals(world) == refused + 5
+    assert await refusals(world) == refused + 5
 
 
 async def test_panel_member_of_one_ward_cannot_act_on_another(world: World) -> None:
@@ -114,7 +103,7 @@ async def test_panel_member_of_one_ward_cannot_act_on_another(world: World) -> N
         ).id
         for n in range(4)
     ]
-    member = await _staff_member(world, KINGSMEAD, roles.Role.PANEL_MEMBER)
+    member = await join_as(world, KINGSMEAD, roles.Role.PANEL_MEMBER)
     before = await _row_counts(world)
     retire = await member.presses(cb.STAFF_RETIRE.build(id=str(ids[0])))
     assert retire.answers[0].params["text"] == "Sorry, you can't do that for this ward."
@@ -126,7 +115,7 @@ async def test_panel_member_of_one_ward_cannot_act_on_another(world: World) -> N
 
 
 async def test_team_member_may_not_manage_priorities(world: World) -> None:
-    team = await _staff_member(world, KINGSMEAD, roles.Role.TEAM_MEMBER)
+    team = await join_as(world, KINGSMEAD, roles.Role.TEAM_MEMBER)
     menu = await team.says("/panel")
     assert "Priorities" not in [b["text"] for b in menu.buttons]
     forged = await team.presses(cb.STAFF_PRIORITIES.build(code=KINGSMEAD))
@@ -134,7 +123,7 @@ async def test_team_member_may_not_manage_priorities(world: World) -> None:
 
 
 async def test_chair_retires_a_priority_with_a_button_within_the_bounds(world: World) -> None:
-    chair = await _staff_member(world, KINGSMEAD, roles.Role.PANEL_CHAIR)
+    chair = await join_as(world, KINGSMEAD, roles.Role.PANEL_CHAIR)
     svc = world.services
     for n in range(4):
         await add_priority(
@@ -161,11 +150,11 @@ async def test_expired_and_reused_invites_are_refused_and_audited(world: World) 
     assert "isn't valid" in (await second.says("/join NOTACODE99")).text
     joined = await world.db.fetchall("SELECT user_id FROM roles")
     assert [r[0] for r in joined] == [first.user_id]
-    assert await _refusals(world) == 3
+    assert await refusals(world) == 3
 
 
 async def test_chair_may_invite_members_but_not_chairs_for_their_ward_only(world: World) -> None:
-    chair = await _staff_member(world, KINGSMEAD, roles.Role.PANEL_CHAIR)
+    chair = await join_as(world, KINGSMEAD, roles.Role.PANEL_CHAIR)
     svc = world.services
     invite = await roles.create_invite(
         svc.db,
