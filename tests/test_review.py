@@ -161,3 +161,46 @@ async def test_residents_and_other_wards_staff_are_refused_with_nothing_changed(
     assert len(await concern_store.events(world.db, concern.id)) == events_before
     refused_after = sum(1 for a in await audit.recent(world.db, 500) if a.outcome == "refused")
     assert refused_after == refused_before + attempts
+
+
+async def test_chair_goes_from_invite_to_priorities_meeting_and_we_did_in_few_steps(
+    world: World,
+) -> None:
+    """The issue's goal: a fresh invite code to three priorities, a meeting and a "you said,
+    we did" entry that reaches the resident who raised the linked concern, in < 25 steps."""
+    raiser, ref = await _raise(world)
+    code = (
+        await roles.create_invite(
+            world.services.db,
+            world.services.clock,
+            world.services.wards,
+            frozenset(),
+            by_user=None,
+            scope=KINGSMEAD,
+            role=roles.Role.PANEL_CHAIR,
+        )
+    ).code
+    chair = world.person()
+    steps = 0
+
+    async def step(text: str) -> str:
+        nonlocal steps
+        steps += 1
+        return (await chair.says(text)).text
+
+    assert "You are now a panel chair" in await step(f"/join {code}")
+    await step("/panel")
+    for line in (
+        "roads Speeding on Mill Lane",
+        "asb Groups outside the shops",
+        "street Fly-tipping",
+    ):
+        assert "Added priority" in await step(f"/addpriority {line}")
+    assert "scheduled for Kingsmead" in await step("/meeting 2026-12-03 19:00 | St Mark's Church Hall | open")
+    priority_id = await world.db.fetchval("SELECT id FROM priorities WHERE title LIKE 'Speeding%'")
+    since = len(world.api.calls)
+    assert "were told" in await step(f"/wedid #{priority_id} {ref} Speed checks on three evenings.")
+    assert "We did: Speed checks on three evenings." in _to(world, raiser, since)
+    meetings = await raiser.says("/meetings")
+    assert "St Mark's Church Hall" in meetings.text
+    assert steps < 25
