@@ -196,7 +196,8 @@ async def test_chair_goes_from_invite_to_priorities_meeting_and_we_did_in_few_st
         "street Fly-tipping",
     ):
         assert "Added priority" in await step(f"/addpriority {line}")
-    assert "scheduled for Kingsmead" in await step("/meeting 2026-12-03 19:00 | St Mark's Church Hall | open")
+    scheduled = await step("/meeting 2026-12-03 19:00 | St Mark's Church Hall | open")
+    assert "scheduled for Kingsmead" in scheduled
     priority_id = await world.db.fetchval("SELECT id FROM priorities WHERE title LIKE 'Speeding%'")
     since = len(world.api.calls)
     assert "were told" in await step(f"/wedid #{priority_id} {ref} Speed checks on three evenings.")
