@@ -45,6 +45,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     add(CommandHandler("panel", staff.panel_command, filters=PRIVATE))
     add(CommandHandler("addpriority", staff.add_priority_command, filters=PRIVATE))
     add(CommandHandler("reword", staff.reword_command, filters=PRIVATE))
+    add(CommandHandler("invite", staff.invite_command, filters=PRIVATE))
     add(CommandHandler("meetings", meetings.meetings_command, filters=PRIVATE))
     add(CommandHandler("meeting", meetings.meeting_command, filters=PRIVATE))
     add(CommandHandler("cancelmeeting", meetings.cancel_meeting_command, filters=PRIVATE))

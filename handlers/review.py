@@ -89,22 +89,28 @@ async def queue_pressed(update: Update, context: Context) -> None:
     await query.answer()
     svc = services(context)
     language = (await resident_of(update, context)).language
-    counts = await review.queue(svc.db, svc.clock, ward_code)
-    if not counts:
+    found = await review.queue(svc.db, svc.clock, ward_code)
+    if not found.counts:
         await reply(update, t(language, "No new concerns. 🎉"))
         return
+    period = (
+        t(language, "since the last meeting")
+        if found.since_meeting
+        else t(language, "in the last 4 weeks")
+    )
     lines: list[Html | str] = [t(language, "<b>New concerns</b> (people include “me too”)")]
     rows = []
-    for c in counts:
+    for c in found.counts:
         name = label(language, CATEGORIES.get(c.category, c.category))
         lines.append(
             t(
                 language,
-                "{category}: {concerns} concerns, {people} people, {since} in the last 4 weeks",
+                "{category}: {concerns} concerns, {people} people, {since} of them {period}",
                 category=name,
                 concerns=c.concerns,
                 people=c.people,
                 since=c.since,
+                period=period,
             )
         )
         rows.append(

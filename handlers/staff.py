@@ -38,6 +38,7 @@ STAFF_COMMANDS: list[tuple[str, str]] = [
     ("panel", N_("Your ward panel's tools")),
     ("addpriority", N_("Add a priority: CATEGORY Title | description")),
     ("reword", N_("Reword a priority: ID New title | description")),
+    ("invite", N_("Make a one-time invite code: ROLE")),
     ("respond", N_("Answer a concern: WV-XXXXX your answer")),
     ("template", N_("Save an answer template: CATEGORY STATUS text")),
     ("wedid", N_("You said, we did: [#priority] [WV-…] what was done")),
@@ -478,3 +479,51 @@ async def reword_command(update: Update, context: Context) -> None:
         target=f"priority:{priority.id}",
     )
     await reply(update, t(language, "Reworded #{id}: {title}", id=updated.id, title=updated.title))
+
+
+async def invite_command(update: Update, context: Context) -> None:
+    """/invite ROLE: a chair (for their ward) or an admin makes a one-time code."""
+    svc = services(context)
+    resident = await resident_of(update, context)
+    language = resident.language
+    args = context.args or []
+    choices = ", ".join(r.value for r in roles.Role)
+    if len(args) != 1 or args[0].lower() not in {r.value for r in roles.Role}:
+        await reply(
+            update, t(language, "Usage: /invite ROLE, where ROLE is one of: {roles}", roles=choices)
+        )
+        return
+    ward_code = await working_ward(context, resident)
+    try:
+        invite = await roles.create_invite(
+            svc.db,
+            svc.clock,
+            svc.wards,
+            svc.settings.admin_ids,
+            by_user=resident.user_id,
+            scope=ward_code,
+            role=roles.Role(args[0].lower()),
+        )
+    except RuleError as err:
+        await refuse(update, language, err)
+        return
+    await reply(
+        update,
+        join(
+            [
+                t(
+                    language,
+                    "Invite code for a {role} of {ward}: <code>{code}</code>",
+                    role=t(language, roles.ROLE_LABELS[roles.Role(invite.role)]),
+                    ward=svc.wards.ward(ward_code).name if svc.wards.ward(ward_code) else ward_code,
+                    code=invite.code,
+                ),
+                t(
+                    language,
+                    "It works once, until {until} (UTC). They send: /join {code}",
+                    until=invite.expires_at[:16].replace("T", " "),
+                    code=invite.code,
+                ),
+            ]
+        ),
+    )

@@ -93,3 +93,12 @@ async def cancel(db: Database, meeting_id: int, *, by: str, now: str) -> bool:
         (now, by, meeting_id),
     )
     return changed == 1
+
+
+async def last_held(db: Database, ward_code: str, now: str) -> str | None:
+    """When the ward's panel last met (not cancelled), as UTC ISO text."""
+    return await db.fetchval(
+        "SELECT max(starts_at) FROM meetings WHERE ward_code = ? AND starts_at <= ?"
+        " AND cancelled_at IS NULL",
+        (ward_code, now),
+    )

@@ -52,7 +52,7 @@ async def test_team_reviews_the_queue_and_everyone_who_raised_it_is_told(world: 
     team = await join_as(world, KINGSMEAD, roles.Role.TEAM_MEMBER)
     await team.says("/panel")
     queue = await team.taps("Concerns")
-    assert "Road safety: 1 concerns, 2 people, 1 in the last 4 weeks" in queue.text
+    assert "Road safety: 1 concerns, 2 people, 1 of them in the last 4 weeks" in queue.text
     await team.taps("Road safety (1)")
     card = await team.taps(ref)
     assert "Cars racing down Mill Lane" in card.text and "2 people have raised this" in card.text
@@ -205,3 +205,14 @@ async def test_chair_goes_from_invite_to_priorities_meeting_and_we_did_in_few_st
     meetings = await raiser.says("/meetings")
     assert "St Mark's Church Hall" in meetings.text
     assert steps < 25
+
+
+async def test_queue_counts_what_arrived_since_the_last_meeting(world: World) -> None:
+    await _raise(world)
+    chair = await join_as(world, KINGSMEAD, roles.Role.PANEL_CHAIR)
+    await chair.says("/meeting 2026-11-25 19:00 | Library | open")
+    world.clock.advance(days=3)  # the meeting has happened
+    await _raise(world, text="Another car racing on Mill Lane, Friday night.")
+    await chair.says("/panel")
+    queue = await chair.taps("Concerns")
+    assert "Road safety: 2 concerns, 2 people, 1 of them since the last meeting" in queue.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -203,3 +204,20 @@ def test_operator_grants_revokes_and_invites_from_the_shell(
     assert "Revoked 1 role(s) of 42" in capsys.readouterr().out
     assert main(["grant", "45", "panel_member", "E05999999"]) == 1
     assert "no ward or borough" in capsys.readouterr().err
+
+
+async def test_chair_makes_an_invite_in_the_bot_that_a_new_member_redeems(world: World) -> None:
+    chair = await join_as(world, KINGSMEAD, roles.Role.PANEL_CHAIR)
+    made = await chair.says("/invite panel_member")
+    code = re.search(r"/join ([2-9A-Z]{10})", made.text)
+    assert code, made.text
+    member = world.person()
+    assert (
+        "You are now a panel member for Kingsmead"
+        in (await member.says(f"/join {code.group(1)}")).text
+    )
+    refused = await chair.says("/invite panel_chair")
+    assert "can't make that invite" in refused.text
+    resident = world.person()
+    await resident.says(f"/start {KINGSMEAD}")
+    assert "can't make that invite" in (await resident.says("/invite youth")).text

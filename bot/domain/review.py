@@ -15,6 +15,7 @@ from bot.domain.categories import CATEGORIES
 from bot.domain.errors import RuleError
 from bot.i18n import N_
 from storage import concerns as concern_store
+from storage import meetings as meeting_store
 from storage import outcomes as outcome_store
 from storage import priorities as priority_store
 from storage import residents as resident_store
@@ -22,16 +23,26 @@ from storage.concerns import CategoryCount, Concern
 from storage.db import Database
 from storage.outcomes import Outcome
 
-# Until meetings are recorded, "since the last meeting" is the panel's usual cycle.
+# Before a ward's first recorded meeting, "since the last meeting" is a usual cycle.
 DEFAULT_CYCLE = timedelta(weeks=4)
 TEMPLATE_MAX = 1000
 
 
-async def queue(db: Database, clock: Clock, ward_code: str) -> list[CategoryCount]:
-    """New concerns by category, with people counted (me too included) and how many are new
-    since the last cycle."""
-    since = to_iso(clock.now() - DEFAULT_CYCLE)
-    return await concern_store.new_by_category(db, ward_code, since)
+@dataclass(frozen=True)
+class Queue:
+    counts: list[CategoryCount]
+    since: str  # UTC ISO: the last meeting, or four weeks ago
+    since_meeting: bool
+
+
+async def queue(db: Database, clock: Clock, ward_code: str) -> Queue:
+    """New concerns by category, with people counted (me too included) and how many arrived
+    since the panel last met."""
+    now = to_iso(clock.now())
+    last = await meeting_store.last_held(db, ward_code, now)
+    since = last or to_iso(clock.now() - DEFAULT_CYCLE)
+    counts = await concern_store.new_by_category(db, ward_code, since)
+    return Queue(counts, since, last is not None)
 
 
 async def concern_in_ward(db: Database, concern_id: int) -> Concern:
