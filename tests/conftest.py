@@ -82,7 +82,6 @@ class Reply:
         return [c for c in self.calls if c.method == "answerCallbackQuery"]
 
 
-
 def _visible(call: ApiCall) -> str:
     text = call.text or ""
     if call.params.get("parse_mode") == "HTML":
