@@ -221,3 +221,28 @@ async def test_chair_makes_an_invite_in_the_bot_that_a_new_member_redeems(world:
     resident = world.person()
     await resident.says(f"/start {KINGSMEAD}")
     assert "can't make that invite" in (await resident.says("/invite youth")).text
+
+
+async def test_staff_with_roles_in_two_wards_choose_which_one_they_work_on(world: World) -> None:
+    member = await join_as(world, KINGSMEAD, roles.Role.PANEL_MEMBER)
+    code = (
+        await roles.create_invite(
+            world.services.db,
+            world.services.clock,
+            world.services.wards,
+            frozenset(),
+            by_user=None,
+            scope=OLD_TOWN,
+            role=roles.Role.TEAM_MEMBER,
+        )
+    ).code
+    await member.says(f"/join {code}")
+    choose = await member.says("/panel")
+    assert "Which ward are you working on?" in choose.text
+    menu = await member.taps("Old Town")
+    assert "Panel tools for Old Town ward" in menu.text
+    assert "Priorities" not in [b["text"] for b in menu.buttons], "a team member there"
+    switched = await member.taps("Switch ward")
+    back = await member.taps("Kingsmead")
+    assert "Which ward" in switched.text and "Panel tools for Kingsmead ward" in back.text
+    assert "Priorities" in [b["text"] for b in back.buttons], "a panel member here"
