@@ -53,11 +53,22 @@ async def reply(update: Update, text: Html, markup: Markup = None) -> Message:
     return await chat.send_message(text, reply_markup=markup)
 
 
+async def answer(update: Update, text: str | None = None, *, alert: bool = False) -> None:
+    """Answer a button press. A press delivered twice (Telegram resends what a crashed bot
+    had fetched but not confirmed) was answered already: that is not an error."""
+    query = update.callback_query
+    if query is None:
+        return
+    try:
+        await query.answer(text, show_alert=alert)
+    except BadRequest as err:
+        log.info("button press already answered: %s", err.message)
+
+
 async def refuse(update: Update, language: str, error: RuleError) -> None:
     """Answer a refused action: as an alert on a button, or as a reply to a command."""
-    query = update.callback_query
-    if query is not None:
-        await query.answer(label(language, error.message, **error.values), show_alert=True)
+    if update.callback_query is not None:
+        await answer(update, label(language, error.message, **error.values), alert=True)
     else:
         await reply(update, t(language, error.message, **error.values))
 

@@ -36,11 +36,11 @@ from telegram.warnings import PTBUserWarning
 from bot.domain import concerns as domain
 from bot.domain.categories import CATEGORIES
 from bot.domain.errors import RuleError
-from bot.i18n import label, t
+from bot.i18n import N_, label, t
 from bot.persistence import CONCERN_CONVERSATION
 from bot.render import Html, join
 from handlers import callback_data as cb
-from handlers.common import Context, edit_quietly, now_iso, reply, resident_of, services
+from handlers.common import Context, answer, edit_quietly, now_iso, reply, resident_of, services
 from handlers.wards import begin_finding
 from storage import concerns as concern_store
 from storage import drafts as draft_store
@@ -80,12 +80,13 @@ async def _stale(update: Update, context: Context) -> None:
     sent = cb.CONCERN_SEND.parse(query.data)
     filed = await concern_store.by_draft_key(services(context).db, sent["key"]) if sent else None
     if filed is not None:
-        await query.answer(label(resident.language, "Already sent as {ref}.", ref=filed.ref))
+        await answer(update, label(resident.language, "Already sent as {ref}.", ref=filed.ref))
         return
-    await query.answer(
+    await answer(
+        update,
         label(
             resident.language, "This button belongs to an earlier concern, so it no longer works."
-        )
+        ),
     )
 
 
@@ -345,26 +346,28 @@ async def category_chosen(update: Update, context: Context) -> str | None:
     if parsed is None or draft is None or parsed["category"] not in CATEGORIES:
         await _stale(update, context)
         return None
-    assert update.callback_query is not None
-    await update.callback_query.answer()
+    # Saved first: a crash after this never loses the press, only the screen's update.
+    draft = await draft_store.update(
+        services(context).db, draft.user_id, now_iso(context), category=parsed["category"]
+    )
+    assert draft is not None
+    await answer(update)
     language = (await resident_of(update, context)).language
     await edit_quietly(
         update,
         t(language, "Category: {category}", category=t(language, CATEGORIES[parsed["category"]])),
     )
-    draft = await draft_store.update(
-        services(context).db, draft.user_id, now_iso(context), category=parsed["category"]
-    )
-    assert draft is not None
     return await _next(update, context, draft, CATEGORY)
 
 
-async def text_written(update: Update, context: Context) -> str | None:
+async def text_written(update: Update, context: Context) -> str | int | None:
     message = update.effective_message
     assert message is not None
     draft = await _current(update, context, None)
     if draft is None:
         return None
+    if draft.step != TEXT:
+        return await _reask(update, context, None)
     language = (await resident_of(update, context)).language
     try:
         text = domain.check_text(message.text or "")
@@ -378,12 +381,14 @@ async def text_written(update: Update, context: Context) -> str | None:
     return await _next(update, context, draft, TEXT)
 
 
-async def place_shared(update: Update, context: Context) -> str | None:
+async def place_shared(update: Update, context: Context) -> str | int | None:
     message = update.effective_message
     assert message is not None and message.location is not None
     draft = await _current(update, context, None)
     if draft is None:
         return None
+    if draft.step != PLACE:
+        return await _reask(update, context, None)
     svc = services(context)
     language = (await resident_of(update, context)).language
     lat, lon = message.location.latitude, message.location.longitude
@@ -404,12 +409,14 @@ async def place_shared(update: Update, context: Context) -> str | None:
     return await _next(update, context, draft, PLACE)
 
 
-async def photo_sent(update: Update, context: Context) -> str | None:
+async def photo_sent(update: Update, context: Context) -> str | int | None:
     message = update.effective_message
     assert message is not None and message.photo
     draft = await _current(update, context, None)
     if draft is None:
         return None
+    if draft.step != PHOTO:
+        return await _reask(update, context, None)
     largest = max(message.photo, key=lambda size: size.width * size.height)
     draft = await draft_store.update(
         services(context).db, draft.user_id, now_iso(context), photo_file_id=largest.file_id
@@ -425,20 +432,20 @@ async def skip_pressed(update: Update, context: Context) -> str | None:
     if parsed is None or draft is None or parsed["step"] != draft.step:
         await _stale(update, context)
         return None
-    assert update.callback_query is not None
-    await update.callback_query.answer()
     resident = await resident_of(update, context)
     now = now_iso(context)
     db = services(context).db
     if parsed["step"] == PLACE:
-        await edit_quietly(update, t(resident.language, "No exact place."))
         updated = await draft_store.update(
             db, draft.user_id, now, lat=None, lon=None, ward_code=resident.ward_code
         )
+        shown = t(resident.language, "No exact place.")
     else:
-        await edit_quietly(update, t(resident.language, "No photo."))
         updated = await draft_store.update(db, draft.user_id, now, photo_file_id=None)
+        shown = t(resident.language, "No photo.")
     assert updated is not None
+    await answer(update)
+    await edit_quietly(update, shown)
     return await _next(update, context, updated, parsed["step"])
 
 
@@ -449,7 +456,7 @@ async def change_pressed(update: Update, context: Context) -> str | None:
         await _stale(update, context)
         return None
     assert update.callback_query is not None
-    await update.callback_query.answer()
+    await answer(update)
     draft = await draft_store.update(
         services(context).db, draft.user_id, now_iso(context), reviewing=True
     )
@@ -475,11 +482,11 @@ async def send_pressed(update: Update, context: Context) -> str | int | None:
             svc.db, svc.clock, draft, svc.settings.max_concerns_per_day
         )
     except RuleError as err:
-        await query.answer()
+        await answer(update)
         await reply(update, t(language, err.message, **err.values))
         await draft_store.delete(svc.db, draft.user_id)
         return ConversationHandler.END
-    await query.answer()
+    await answer(update)
     await edit_quietly(update, t(language, "✅ Sent."))
     await reply(update, _thanks(language, concern), ReplyKeyboardRemove())
     return ConversationHandler.END
@@ -512,9 +519,9 @@ async def me_too_pressed(update: Update, context: Context) -> str | int | None:
     try:
         concern = await domain.add_voice(svc.db, svc.clock, draft.user_id, parsed["ref"])
     except RuleError as err:
-        await query.answer(label(language, err.message, **err.values))
+        await answer(update, label(language, err.message, **err.values))
         return None
-    await query.answer()
+    await answer(update)
     await edit_quietly(update, t(language, "✅ Me too: {ref}", ref=concern.ref))
     await reply(
         update,
@@ -544,7 +551,7 @@ async def cancel(update: Update, context: Context) -> int | None:
         if parsed is None or draft is None:
             await _stale(update, context)
             return None
-        await query.answer()
+        await answer(update)
         await edit_quietly(update, t(resident.language, "Cancelled."))
     await draft_store.delete(svc.db, resident.user_id)
     await reply(update, t(resident.language, "Cancelled. Nothing was sent."), ReplyKeyboardRemove())
@@ -554,26 +561,37 @@ async def cancel(update: Update, context: Context) -> int | None:
 # --- answers for everything else in the middle of the conversation -----------------------
 
 _PROMPTS = {
-    CATEGORY: "Please tap one of the categories above, or send /cancel.",
-    TEXT: "Please type what happened, or send /cancel.",
-    PLACE: "Please share the location with the button below, tap Skip, or send /cancel.",
-    PHOTO: "Please send a photo, tap Skip, or send /cancel.",
-    REVIEW: "Please tap Send, change something, or send /cancel.",
+    CATEGORY: N_("Please tap one of the categories, or send /cancel."),
+    TEXT: N_("Please type what happened, or send /cancel."),
+    PLACE: N_("Please share the location with the button, tap Skip, or send /cancel."),
+    PHOTO: N_("Please send a photo, tap Skip, or send /cancel."),
+    REVIEW: N_("Please tap Send, change something, or send /cancel."),
 }
 
 
-def _reprompt(step: str):  # type: ignore[no-untyped-def]
-    async def handler(update: Update, context: Context) -> None:
-        language = (await resident_of(update, context)).language
-        await reply(update, t(language, _PROMPTS[step]))
+async def _reask(update: Update, context: Context, note: str | None) -> str | int:
+    """Say what is expected, then show the draft's current step again with its buttons.
 
-    return handler
-
-
-async def already_writing(update: Update, context: Context) -> None:
+    The step comes from the draft in SQLite, so this also puts python-telegram-bot's state
+    back in line with it when they differ (a crash or a failed send between the two).
+    """
+    draft = await _current(update, context, None)
     language = (await resident_of(update, context)).language
-    await reply(
-        update, t(language, "You're in the middle of a concern: carry on, or send /cancel to stop.")
+    if draft is None:
+        await reply(update, t(language, "That concern was closed. Send /concern to start again."))
+        return ConversationHandler.END
+    await reply(update, t(language, note or _PROMPTS[draft.step]))
+    return await _ask(update, context, draft, draft.step)
+
+
+async def reprompt(update: Update, context: Context) -> str | int:
+    """Anything the current step cannot take: stickers, text where a button is expected..."""
+    return await _reask(update, context, None)
+
+
+async def already_writing(update: Update, context: Context) -> str | int:
+    return await _reask(
+        update, context, N_("You're in the middle of a concern: carry on, or send /cancel to stop.")
     )
 
 
@@ -612,8 +630,8 @@ def conversation() -> ConversationHandler:  # type: ignore[type-arg]
             ]
         ),
     }
-    for step, handlers_ in states.items():
-        handlers_.append(MessageHandler(messages, _reprompt(step)))
+    for handlers_ in states.values():
+        handlers_.append(MessageHandler(messages, reprompt))
     with warnings.catch_warnings():
         # per_message=False is right here (one concern per resident at a time); the
         # warning is about buttons being tracked per chat, which is what we want.

@@ -7,7 +7,7 @@ from telegram import Update
 
 from bot.i18n import label, normalise_language, t
 from bot.render import join
-from handlers.common import Context, reply, resident_of
+from handlers.common import Context, answer, reply, resident_of
 
 
 async def unknown_command(update: Update, context: Context) -> None:
@@ -48,7 +48,9 @@ async def stale_button(update: Update, context: Context) -> None:
     query = update.callback_query
     assert query is not None
     language = normalise_language(query.from_user.language_code)
-    await query.answer(label(language, "This button no longer works. Send /start to begin again."))
+    await answer(
+        update, label(language, "This button no longer works. Send /start to begin again.")
+    )
 
 
 async def nothing_to_cancel(update: Update, context: Context) -> None:

@@ -22,7 +22,7 @@ from bot.domain.errors import RuleError
 from bot.i18n import babel_locale, label, t
 from bot.render import Html, join
 from handlers.callback_data import MEETING_CANCEL, STAFF_MEETINGS
-from handlers.common import Context, refuse, reply, resident_of, services
+from handlers.common import Context, answer, refuse, reply, resident_of, services
 from handlers.wards import begin_finding
 from handlers.working_ward import working_ward
 from storage.meetings import Meeting
@@ -219,7 +219,7 @@ async def staff_meetings_pressed(update: Update, context: Context) -> None:
     except RuleError as err:
         await refuse(update, resident.language, err)
         return
-    await query.answer()
+    await answer(update)
 
 
 async def cancel_pressed(update: Update, context: Context) -> None:
@@ -231,5 +231,5 @@ async def cancel_pressed(update: Update, context: Context) -> None:
     meeting = await _cancel(update, context, int(parsed["id"]))
     if meeting is None:
         return
-    await query.answer(label(resident.language, "Cancelled."))
+    await answer(update, label(resident.language, "Cancelled."))
     await reply(update, _cancelled_text(resident.language, meeting, services(context).settings.tz))

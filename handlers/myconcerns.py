@@ -11,7 +11,7 @@ from bot.domain.categories import CATEGORIES
 from bot.i18n import babel_locale, label, t
 from bot.render import Html, join
 from handlers import callback_data as cb
-from handlers.common import Context, edit_quietly, reply, resident_of, services
+from handlers.common import Context, answer, edit_quietly, reply, resident_of, services
 from storage.concerns import Concern, ConcernEvent
 
 EXCERPT = 60
@@ -108,7 +108,7 @@ async def page_pressed(update: Update, context: Context) -> None:
     assert query is not None
     parsed = cb.MY_CONCERNS_PAGE.parse(query.data)
     assert parsed is not None
-    await query.answer()
+    await answer(update)
     await _render_page(update, context, int(parsed["page"]), edit=True)
 
 
@@ -161,8 +161,8 @@ async def open_pressed(update: Update, context: Context) -> None:
     resident = await resident_of(update, context)
     found = await domain.history_for(services(context).db, resident.user_id, parsed["ref"])
     if found is None:
-        await query.answer(label(resident.language, "That concern is not one you follow."))
+        await answer(update, label(resident.language, "That concern is not one you follow."))
         return
-    await query.answer()
+    await answer(update)
     concern, events = found
     await reply(update, render_history(resident.language, concern, events, context))

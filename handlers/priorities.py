@@ -13,7 +13,7 @@ from bot.domain.priorities import PriorityView, ward_priorities
 from bot.geo.index import Ward
 from bot.i18n import babel_locale, normalise_language, t
 from bot.render import Html, escape, join
-from handlers.common import Context, reply, resident_of, services
+from handlers.common import Context, answer, reply, resident_of, services
 from handlers.wards import begin_finding
 
 # Keeps five priorities well inside Telegram's 4,096 characters.
@@ -88,5 +88,5 @@ async def priorities_command(update: Update, context: Context) -> None:
 
 async def priorities_pressed(update: Update, context: Context) -> None:
     assert update.callback_query is not None
-    await update.callback_query.answer()
+    await answer(update)
     await priorities_command(update, context)

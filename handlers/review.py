@@ -23,7 +23,7 @@ from bot.domain.roles import Action
 from bot.i18n import N_, label, t
 from bot.render import Html, join
 from handlers import callback_data as cb
-from handlers.common import Context, refuse, reply, resident_of, services
+from handlers.common import Context, answer, refuse, reply, resident_of, services
 from handlers.working_ward import working_ward
 from storage import concerns as concern_store
 from storage import priorities as priority_store
@@ -86,7 +86,7 @@ async def queue_pressed(update: Update, context: Context) -> None:
     ward_code = parsed["code"]
     if not await _allowed(update, context, Action.REVIEW_CONCERNS, ward_code):
         return
-    await query.answer()
+    await answer(update)
     svc = services(context)
     language = (await resident_of(update, context)).language
     found = await review.queue(svc.db, svc.clock, ward_code)
@@ -131,7 +131,7 @@ async def category_pressed(update: Update, context: Context) -> None:
     assert parsed is not None
     if not await _allowed(update, context, Action.REVIEW_CONCERNS, parsed["code"]):
         return
-    await query.answer()
+    await answer(update)
     svc = services(context)
     language = (await resident_of(update, context)).language
     found = await concern_store.for_review(svc.db, parsed["code"], parsed["category"], SHOWN)
@@ -235,8 +235,9 @@ async def _concern_for(
     assert parsed is not None
     concern = await concern_store.by_id(services(context).db, int(parsed["id"]))
     if concern is None:
-        await query.answer(
-            label((await resident_of(update, context)).language, "There is no such concern.")
+        await answer(
+            update,
+            label((await resident_of(update, context)).language, "There is no such concern."),
         )
         return None
     if not await _allowed(update, context, action, concern.ward_code, target=concern.ref):
@@ -249,7 +250,7 @@ async def concern_pressed(update: Update, context: Context) -> None:
     if found is None:
         return
     assert update.callback_query is not None
-    await update.callback_query.answer()
+    await answer(update)
     await _card(update, context, found[0])
 
 
@@ -296,7 +297,7 @@ async def status_pressed(update: Update, context: Context) -> None:
         target=concern.ref,
         detail=parsed["status"],
     )
-    await query.answer(label(resident.language, "Done."))
+    await answer(update, label(resident.language, "Done."))
     await tell(context, told, _status_news(concern, parsed["status"]))
 
 
@@ -324,11 +325,12 @@ async def template_pressed(update: Update, context: Context) -> None:
     assert update.callback_query is not None
     text = await review.template_for(services(context).db, concern)
     if not text:
-        await update.callback_query.answer(
-            label((await resident_of(update, context)).language, "There is no template for this.")
+        await answer(
+            update,
+            label((await resident_of(update, context)).language, "There is no template for this."),
         )
         return
-    await update.callback_query.answer()
+    await answer(update)
     await _answer(update, context, concern, text)
 
 
@@ -356,7 +358,7 @@ async def link_pressed(update: Update, context: Context) -> None:
         detail=f"priority:{parsed['priority']}",
     )
     assert update.callback_query is not None
-    await update.callback_query.answer(label(resident.language, "Linked."))
+    await answer(update, label(resident.language, "Linked."))
     await tell(context, told, _status_news(concern, "priority"))
 
 
@@ -376,7 +378,7 @@ async def hide_pressed(update: Update, context: Context) -> None:
         target=found[0].ref,
     )
     assert update.callback_query is not None
-    await update.callback_query.answer(label(resident.language, "The text is hidden."))
+    await answer(update, label(resident.language, "The text is hidden."))
 
 
 async def block_pressed(update: Update, context: Context) -> None:
@@ -399,9 +401,7 @@ async def block_pressed(update: Update, context: Context) -> None:
         target=found[0].ref,
     )
     assert update.callback_query is not None
-    await update.callback_query.answer(
-        label(resident.language, "They can no longer raise concerns.")
-    )
+    await answer(update, label(resident.language, "They can no longer raise concerns."))
 
 
 async def respond_command(update: Update, context: Context) -> None:

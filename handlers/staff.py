@@ -29,7 +29,7 @@ from bot.i18n import N_, label, t
 from bot.render import Html, join
 from handlers import callback_data as cb
 from handlers.commands import resident_commands
-from handlers.common import Context, refuse, reply, resident_of, services
+from handlers.common import Context, answer, refuse, reply, resident_of, services
 from handlers.working_ward import working_ward
 from storage import priorities as priority_store
 from storage import roles as role_store
@@ -264,7 +264,7 @@ async def ward_chosen(update: Update, context: Context) -> None:
             update, resident.language, NotAllowed(N_("Sorry, you can't do that for this ward."))
         )
         return
-    await query.answer()
+    await answer(update)
     await role_store.set_focus(svc.db, resident.user_id, code)
     await _menu(update, context, resident.language, staff, code)
 
@@ -272,7 +272,7 @@ async def ward_chosen(update: Update, context: Context) -> None:
 async def switch_pressed(update: Update, context: Context) -> None:
     query = update.callback_query
     assert query is not None
-    await query.answer()
+    await answer(update)
     resident = await resident_of(update, context)
     staff = await _staff(context, resident.user_id)
     await _choose_ward(update, context, resident.language, staff.staff_wards)
@@ -314,7 +314,7 @@ async def priorities_pressed(update: Update, context: Context) -> None:
     except NotAllowed as err:
         await refuse(update, language, err)
         return
-    await query.answer()
+    await answer(update)
     await _show_priorities(update, context, language, parsed["code"])
 
 
@@ -360,7 +360,7 @@ async def retire_pressed(update: Update, context: Context) -> None:
     language = resident.language
     priority = await priority_store.get(svc.db, int(parsed["id"]))
     if priority is None:
-        await query.answer(label(language, "There is no such priority."))
+        await answer(update, label(language, "There is no such priority."))
         return
     try:
         await roles.authorise(
@@ -387,7 +387,7 @@ async def retire_pressed(update: Update, context: Context) -> None:
         priority.ward_code,
         target=f"priority:{priority.id}",
     )
-    await query.answer(label(language, "Retired."))
+    await answer(update, label(language, "Retired."))
     await reply(update, t(language, "Retired: {title}", title=retired.title))
     await _show_priorities(update, context, language, priority.ward_code)
 

@@ -26,7 +26,7 @@ from bot.domain.stats import Export, Stats
 from bot.i18n import babel_locale, label, t
 from bot.render import Html, join
 from handlers.callback_data import STATS_SHOW
-from handlers.common import Context, refuse, reply, resident_of, services
+from handlers.common import Context, answer, refuse, reply, resident_of, services
 from handlers.working_ward import working_ward
 
 
@@ -177,7 +177,7 @@ async def stats_pressed(update: Update, context: Context) -> None:
     parsed = STATS_SHOW.parse(query.data)
     assert parsed is not None
     if await _show(update, context, parsed["code"]):
-        await query.answer()
+        await answer(update)
 
 
 def _export_caption(language: str, export: Export, what: str, count: int, tz: str) -> Html:

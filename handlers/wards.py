@@ -34,7 +34,7 @@ from bot.geo.index import Ward
 from bot.i18n import N_, label, t
 from bot.render import Html, join
 from handlers import callback_data as cb
-from handlers.common import Context, edit_quietly, now_iso, reply, resident_of, services
+from handlers.common import Context, answer, edit_quietly, now_iso, reply, resident_of, services
 from storage import residents as resident_store
 from storage.residents import Resident
 
@@ -249,7 +249,7 @@ async def ward_command(update: Update, context: Context) -> None:
 async def change_pressed(update: Update, context: Context) -> None:
     query = update.callback_query
     assert query is not None
-    await query.answer()
+    await answer(update)
     resident = await resident_of(update, context)
     await begin_finding(update, context, resident)
 
@@ -297,10 +297,10 @@ async def ward_picked(update: Update, context: Context) -> None:
     language = resident.language
     ward = services(context).wards.ward(parsed["code"]) if parsed else None
     if ward is None:
-        await query.answer(
-            label(language, "That ward is no longer on the list. Please search again.")
+        await answer(
+            update, label(language, "That ward is no longer on the list. Please search again.")
         )
         return
-    await query.answer()
+    await answer(update)
     await edit_quietly(update, t(language, "✅ {ward}", ward=ward_line(language, ward)))
     await settle(update, context, resident, Found(ward, How.NAME))

@@ -379,3 +379,47 @@ def test_status_moves_forward_and_a_closed_concern_reopens_only_for_review(
     current: str, wanted: str, allowed: bool
 ) -> None:
     assert domain.status_change_allowed(current, wanted) is allowed
+
+
+async def test_resident_whose_prompt_was_lost_in_a_crash_gets_the_step_again_with_buttons(
+    make_world,
+    synthetic_db,  # type: ignore[no-untyped-def]
+) -> None:
+    """Regression: the draft moved to "place" but the prompt's send failed and the bot
+    restarted; the resident was told to "tap Skip" with no Skip button anywhere."""
+    first = await make_world(synthetic_db)
+    resident = await _placed(first)
+    await resident.says("/concern")
+    await resident.taps("Noise")
+    first.api.fail_next("sendMessage", status=502, description="Bad Gateway")
+    await resident.says(TEXT)
+    first.errors.clear()  # the failed send was seen by the error handler, as it should be
+    await first.stop()
+    second = await make_world(first.services.settings.db_path)
+    resident.world = second
+    again = await resident.says(TEXT)
+    assert "Where did it happen?" in again.text
+    assert any("Skip" in b["text"] for b in again.buttons)
+    review = await resident.taps("Skip")
+    assert "Would you like to add a photo?" in review.text
+
+
+async def test_a_button_press_delivered_twice_is_not_an_error(world: World) -> None:
+    """After a crash Telegram resends presses the bot had fetched: the second delivery
+    changes nothing, and the resident gets no error message."""
+    resident = await _placed(world)
+    await resident.says("/concern")
+    message = world.api.messages(resident.sim.chat_id)[-1]
+    noise = next(
+        b["callback_data"]
+        for row in message["reply_markup"]["inline_keyboard"]
+        for b in row
+        if b["text"] == "Noise"
+    )
+    press = resident.sim.callback(noise, message=message)
+    first = world.api.push_update(press)
+    await world.wait_handled(first)
+    await world.wait_handled(world.api.push_update(dict(press, update_id=first + 500)))
+    draft = await draft_store.get(world.db, resident.user_id)
+    assert draft is not None and draft.category == "noise" and draft.step == "text"
+    assert not any("something went wrong" in (c.text or "") for c in world.api.calls)
