@@ -16,7 +16,9 @@ from telegram.error import BadRequest
 from telegram.ext import CallbackContext, ExtBot
 
 from bot.clock import to_iso
+from bot.domain import roles
 from bot.domain.errors import RuleError
+from bot.domain.roles import Action
 from bot.i18n import label, normalise_language, t
 from bot.render import Html
 from bot.services import Services
@@ -71,6 +73,46 @@ async def refuse(update: Update, language: str, error: RuleError) -> None:
         await answer(update, label(language, error.message, **error.values), alert=True)
     else:
         await reply(update, t(language, error.message, **error.values))
+
+
+async def allowed(
+    update: Update, context: Context, action: Action, ward_code: str, target: str | None = None
+) -> bool:
+    """Check the role on the server; answer the refusal (already audited) when refused."""
+    svc = services(context)
+    resident = await resident_of(update, context)
+    try:
+        await roles.authorise(
+            svc.db,
+            svc.clock,
+            svc.wards,
+            svc.settings.admin_ids,
+            resident.user_id,
+            action,
+            ward_code,
+            target=target,
+        )
+    except roles.NotAllowed as err:
+        await refuse(update, resident.language, err)
+        return False
+    return True
+
+
+async def audit_action(
+    context: Context,
+    user_id: int,
+    action: str,
+    scope: str | None,
+    target: str | None = None,
+    detail: str = "",
+    *,
+    refused: bool = False,
+) -> None:
+    """Write what a staff member did (or was refused) to the audit log."""
+    svc = services(context)
+    await roles.record(
+        svc.db, svc.clock, roles.actor(user_id), action, scope, target, detail, refused=refused
+    )
 
 
 async def edit_quietly(

@@ -23,7 +23,16 @@ from bot.domain.roles import Action
 from bot.i18n import N_, label, t
 from bot.render import Html, join
 from handlers import callback_data as cb
-from handlers.common import Context, answer, refuse, reply, resident_of, services
+from handlers.common import (
+    Context,
+    allowed,
+    answer,
+    audit_action,
+    refuse,
+    reply,
+    resident_of,
+    services,
+)
 from handlers.working_ward import working_ward
 from storage import concerns as concern_store
 from storage import priorities as priority_store
@@ -32,29 +41,6 @@ from storage.concerns import Concern
 
 log = logging.getLogger(__name__)
 SHOWN = 10
-
-
-async def _allowed(
-    update: Update, context: Context, action: Action, ward_code: str, target: str | None = None
-) -> bool:
-    """Check the role on the server; answer the refusal (already audited) when refused."""
-    svc = services(context)
-    resident = await resident_of(update, context)
-    try:
-        await roles.authorise(
-            svc.db,
-            svc.clock,
-            svc.wards,
-            svc.settings.admin_ids,
-            resident.user_id,
-            action,
-            ward_code,
-            target=target,
-        )
-    except roles.NotAllowed as err:
-        await refuse(update, resident.language, err)
-        return False
-    return True
 
 
 async def tell(context: Context, user_ids: list[int], render) -> int:  # type: ignore[no-untyped-def]
@@ -84,7 +70,7 @@ async def queue_pressed(update: Update, context: Context) -> None:
     parsed = cb.STAFF_CONCERNS.parse(query.data)
     assert parsed is not None
     ward_code = parsed["code"]
-    if not await _allowed(update, context, Action.REVIEW_CONCERNS, ward_code):
+    if not await allowed(update, context, Action.REVIEW_CONCERNS, ward_code):
         return
     await answer(update)
     svc = services(context)
@@ -129,7 +115,7 @@ async def category_pressed(update: Update, context: Context) -> None:
     assert query is not None
     parsed = cb.STAFF_CATEGORY.parse(query.data)
     assert parsed is not None
-    if not await _allowed(update, context, Action.REVIEW_CONCERNS, parsed["code"]):
+    if not await allowed(update, context, Action.REVIEW_CONCERNS, parsed["code"]):
         return
     await answer(update)
     svc = services(context)
@@ -240,7 +226,7 @@ async def _concern_for(
             label((await resident_of(update, context)).language, "There is no such concern."),
         )
         return None
-    if not await _allowed(update, context, action, concern.ward_code, target=concern.ref):
+    if not await allowed(update, context, action, concern.ward_code, target=concern.ref):
         return None
     return concern, parsed
 
@@ -288,10 +274,9 @@ async def status_pressed(update: Update, context: Context) -> None:
     except RuleError as err:
         await refuse(update, resident.language, err)
         return
-    await roles.record(
-        svc.db,
-        svc.clock,
-        roles.actor(resident.user_id),
+    await audit_action(
+        context,
+        resident.user_id,
         "concern_status",
         concern.ward_code,
         target=concern.ref,
@@ -305,10 +290,9 @@ async def _answer(update: Update, context: Context, concern: Concern, text: str)
     svc = services(context)
     resident = await resident_of(update, context)
     told = await review.respond(svc.db, svc.clock, concern, text, by=roles.actor(resident.user_id))
-    await roles.record(
-        svc.db,
-        svc.clock,
-        roles.actor(resident.user_id),
+    await audit_action(
+        context,
+        resident.user_id,
         "respond",
         concern.ward_code,
         target=concern.ref,
@@ -348,10 +332,9 @@ async def link_pressed(update: Update, context: Context) -> None:
     except RuleError as err:
         await refuse(update, resident.language, err)
         return
-    await roles.record(
-        svc.db,
-        svc.clock,
-        roles.actor(resident.user_id),
+    await audit_action(
+        context,
+        resident.user_id,
         "link_priority",
         concern.ward_code,
         target=concern.ref,
@@ -369,10 +352,9 @@ async def hide_pressed(update: Update, context: Context) -> None:
     svc = services(context)
     resident = await resident_of(update, context)
     await review.hide_text(svc.db, svc.clock, found[0])
-    await roles.record(
-        svc.db,
-        svc.clock,
-        roles.actor(resident.user_id),
+    await audit_action(
+        context,
+        resident.user_id,
         "hide_text",
         found[0].ward_code,
         target=found[0].ref,
@@ -392,10 +374,9 @@ async def block_pressed(update: Update, context: Context) -> None:
     except RuleError as err:
         await refuse(update, resident.language, err)
         return
-    await roles.record(
-        svc.db,
-        svc.clock,
-        roles.actor(resident.user_id),
+    await audit_action(
+        context,
+        resident.user_id,
         "block_filing",
         found[0].ward_code,
         target=found[0].ref,
@@ -415,7 +396,7 @@ async def respond_command(update: Update, context: Context) -> None:
     except RuleError as err:
         await refuse(update, resident.language, err)
         return
-    if not await _allowed(update, context, Action.RESPOND, concern.ward_code, target=concern.ref):
+    if not await allowed(update, context, Action.RESPOND, concern.ward_code, target=concern.ref):
         return
     await _answer(update, context, concern, " ".join(args[1:]))
 
@@ -424,7 +405,7 @@ async def template_command(update: Update, context: Context) -> None:
     svc = services(context)
     resident = await resident_of(update, context)
     ward_code = await working_ward(context, resident)
-    if not await _allowed(update, context, Action.RESPOND, ward_code):
+    if not await allowed(update, context, Action.RESPOND, ward_code):
         return
     args = context.args or []
     try:
@@ -442,10 +423,9 @@ async def template_command(update: Update, context: Context) -> None:
     except RuleError as err:
         await refuse(update, resident.language, err)
         return
-    await roles.record(
-        svc.db,
-        svc.clock,
-        roles.actor(resident.user_id),
+    await audit_action(
+        context,
+        resident.user_id,
         "template",
         ward_code,
         target=f"{args[0].lower()}:{args[1].lower()}",
@@ -457,7 +437,7 @@ async def we_did_command(update: Update, context: Context) -> None:
     svc = services(context)
     resident = await resident_of(update, context)
     ward_code = await working_ward(context, resident)
-    if not await _allowed(update, context, Action.RECORD_OUTCOME, ward_code):
+    if not await allowed(update, context, Action.RECORD_OUTCOME, ward_code):
         return
     try:
         entry = await review.record_we_did(
@@ -470,10 +450,9 @@ async def we_did_command(update: Update, context: Context) -> None:
     except RuleError as err:
         await refuse(update, resident.language, err)
         return
-    await roles.record(
-        svc.db,
-        svc.clock,
-        roles.actor(resident.user_id),
+    await audit_action(
+        context,
+        resident.user_id,
         "we_did",
         ward_code,
         target=f"outcome:{entry.outcome.id}",

@@ -29,7 +29,16 @@ from bot.i18n import N_, label, t
 from bot.render import Html, join
 from handlers import callback_data as cb
 from handlers.commands import resident_commands
-from handlers.common import Context, answer, refuse, reply, resident_of, services
+from handlers.common import (
+    Context,
+    allowed,
+    answer,
+    audit_action,
+    refuse,
+    reply,
+    resident_of,
+    services,
+)
 from handlers.working_ward import working_ward
 from storage import priorities as priority_store
 from storage import roles as role_store
@@ -124,10 +133,9 @@ async def panel_command(update: Update, context: Context) -> None:
     language = resident.language
     staff = await _staff(context, resident.user_id)
     if not staff.is_staff:
-        await roles.record(
-            svc.db,
-            svc.clock,
-            roles.actor(resident.user_id),
+        await audit_action(
+            context,
+            resident.user_id,
             "panel",
             None,
             detail="not staff",
@@ -251,10 +259,9 @@ async def ward_chosen(update: Update, context: Context) -> None:
     staff = await _staff(context, resident.user_id)
     code = parsed["code"]
     if not (staff.admin or code in staff.staff_wards) or svc.wards.ward(code) is None:
-        await roles.record(
-            svc.db,
-            svc.clock,
-            roles.actor(resident.user_id),
+        await audit_action(
+            context,
+            resident.user_id,
             "panel",
             code,
             detail="not their ward",
@@ -298,23 +305,10 @@ async def priorities_pressed(update: Update, context: Context) -> None:
     assert query is not None
     parsed = cb.STAFF_PRIORITIES.parse(query.data)
     assert parsed is not None
-    svc = services(context)
-    resident = await resident_of(update, context)
-    language = resident.language
-    try:
-        await roles.authorise(
-            svc.db,
-            svc.clock,
-            svc.wards,
-            svc.settings.admin_ids,
-            resident.user_id,
-            Action.MANAGE_PRIORITIES,
-            parsed["code"],
-        )
-    except NotAllowed as err:
-        await refuse(update, language, err)
+    if not await allowed(update, context, Action.MANAGE_PRIORITIES, parsed["code"]):
         return
     await answer(update)
+    language = (await resident_of(update, context)).language
     await _show_priorities(update, context, language, parsed["code"])
 
 
@@ -379,10 +373,9 @@ async def retire_pressed(update: Update, context: Context) -> None:
     except RuleError as err:
         await refuse(update, language, err)
         return
-    await roles.record(
-        svc.db,
-        svc.clock,
-        roles.actor(resident.user_id),
+    await audit_action(
+        context,
+        resident.user_id,
         "retire_priority",
         priority.ward_code,
         target=f"priority:{priority.id}",
@@ -429,10 +422,9 @@ async def add_priority_command(update: Update, context: Context) -> None:
     except RuleError as err:
         await refuse(update, language, err)
         return
-    await roles.record(
-        svc.db,
-        svc.clock,
-        roles.actor(resident.user_id),
+    await audit_action(
+        context,
+        resident.user_id,
         "add_priority",
         ward_code,
         target=f"priority:{priority.id}",
@@ -470,10 +462,9 @@ async def reword_command(update: Update, context: Context) -> None:
     except RuleError as err:
         await refuse(update, language, err)
         return
-    await roles.record(
-        svc.db,
-        svc.clock,
-        roles.actor(resident.user_id),
+    await audit_action(
+        context,
+        resident.user_id,
         "reword_priority",
         priority.ward_code,
         target=f"priority:{priority.id}",
