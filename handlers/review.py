@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.error import Forbidden
+from telegram.error import Forbidden, TelegramError
 
 from bot.domain import concerns as concern_domain
 from bot.domain import review, roles
@@ -44,7 +44,11 @@ SHOWN = 10
 
 
 async def tell(context: Context, user_ids: list[int], render) -> int:  # type: ignore[no-untyped-def]
-    """Send each resident `render(language)`; a resident who blocked the bot is skipped."""
+    """Send each resident `render(language)`; returns how many got it.
+
+    The staff action is already saved: one resident who blocked the bot, or a send that
+    fails after the rate limiter's retries, must not stop the others being told.
+    """
     languages = await resident_store.language_of(services(context).db, user_ids)
     sent = 0
     for user_id in user_ids:
@@ -53,6 +57,8 @@ async def tell(context: Context, user_ids: list[int], render) -> int:  # type: i
             sent += 1
         except Forbidden:
             log.info("resident %s has blocked the bot", user_id)
+        except TelegramError as err:
+            log.warning("could not tell resident %s: %s", user_id, err)
     return sent
 
 

@@ -216,3 +216,23 @@ async def test_queue_counts_what_arrived_since_the_last_meeting(world: World) ->
     await chair.says("/panel")
     queue = await chair.taps("Concerns")
     assert "Road safety: 2 concerns, 2 people, 1 of them since the last meeting" in queue.text
+
+
+async def test_a_resident_who_blocked_the_bot_does_not_stop_the_others_being_told(
+    world: World,
+) -> None:
+    raiser, ref = await _raise(world)
+    neighbour = world.person()
+    await neighbour.says(f"/start {KINGSMEAD}")
+    await neighbour.says("/concern")
+    await neighbour.taps("Road safety")
+    await neighbour.says("The same racing cars on Mill Lane, every weekend.")
+    await neighbour.taps("Skip")
+    await neighbour.taps("Skip")
+    await neighbour.taps(f"Me too: {ref}")
+    world.api.blocked_chats.add(raiser.sim.chat_id)
+    team = await join_as(world, KINGSMEAD, roles.Role.TEAM_MEMBER)
+    since = len(world.api.calls)
+    answered = await team.says(f"/respond {ref} Patrols booked for Friday and Saturday nights.")
+    assert "Answer sent to 1 people." in answered.text
+    assert "Patrols booked" in _to(world, neighbour, since)
