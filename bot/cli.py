@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import html
 import logging
 import os
+import re
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
@@ -16,7 +18,7 @@ from telegram.error import InvalidToken, NetworkError
 from bot import runtime
 from bot.clock import SystemClock
 from bot.config import ConfigError, Settings, load_settings
-from bot.domain import imports, roles
+from bot.domain import imports, roles, stats
 from bot.domain.categories import CATEGORIES
 from bot.domain.directory import WardDirectory
 from bot.domain.errors import RuleError
@@ -31,6 +33,7 @@ from bot.domain.priorities import (
 )
 from bot.geo.boundaries import BoundaryFileError
 from bot.geo.geocoding import GeocoderConfigError, build_geocoders
+from handlers.stats import render_stats
 from storage import priorities as priority_store
 from storage.db import Database, StorageError
 
@@ -192,6 +195,26 @@ async def _roles(settings: Settings, args: argparse.Namespace) -> int:
     return await _with_db(settings, work)
 
 
+async def _stats(settings: Settings, args: argparse.Namespace) -> int:
+    """The figures staff see in /stats, in the terminal (no role check: the shell is trusted)."""
+
+    async def work(db: Database) -> int:
+        directory = await WardDirectory.load(db)
+        scope = stats.scope_of(directory, args.scope.upper())
+        if scope is None:
+            print(
+                f"wardvoice: there is no ward or borough with the code {args.scope}",
+                file=sys.stderr,
+            )
+            return 1
+        figures = await stats.compute(db, SystemClock(), scope, settings.tz)
+        text = re.sub(r"<[^>]+>", "", render_stats("en", figures))
+        print(html.unescape(text))
+        return 0
+
+    return await _with_db(settings, work)
+
+
 async def _run(settings: Settings, args: argparse.Namespace) -> int:
     await runtime.run(settings)
     return 0
@@ -252,6 +275,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("scope", nargs="?", help="ward code; omit with --role admin")
     p.add_argument("--role", choices=[*role_names, "admin"])
     p.set_defaults(handler=_roles)
+    p = sub.add_parser("stats", help="the figures staff see, for a ward or a borough")
+    p.add_argument("scope", help="ward code, or borough code for all its wards")
+    p.set_defaults(handler=_stats)
+
     p = sub.add_parser("invite", help="make a one-time invite code for a role in a ward")
     p.add_argument("scope", help="ward code (or borough code for a youth panel)")
     p.add_argument("role", choices=role_names)

@@ -117,3 +117,16 @@ def test_dotenv_file_in_the_working_directory_is_read(
     (operator / ".env").write_text(f"WARDVOICE_DB={operator / 'from-dotenv.db'}\n")
     assert main(["import-wards", _wards(operator)]) == 0
     assert (operator / "from-dotenv.db").exists()
+
+
+def test_operator_sees_the_staff_figures_in_the_terminal(
+    operator: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["import-wards", _wards(operator)]) == 0
+    capsys.readouterr()
+    assert main(["stats", "e05900002"]) == 0
+    out = capsys.readouterr().out
+    assert "Kingsmead" in out and "<b>" not in out
+    assert main(["stats", "E09900001"]) == 0
+    assert "Northbank" in capsys.readouterr().out
+    assert main(["stats", "E05999999"]) == 1
