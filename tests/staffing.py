@@ -7,8 +7,10 @@ from storage import audit
 from tests.conftest import Person, World
 
 
-async def join_as(world: World, ward_code: str, role: roles.Role) -> Person:
-    """A person living in `ward_code` who redeemed an invite for `role` there."""
+async def invite_code(
+    world: World, scope: str, role: roles.Role, days: int = roles.INVITE_DAYS
+) -> str:
+    """A one-time code for `role` in `scope`, made from the shell (no user behind it)."""
     svc = world.services
     invite = await roles.create_invite(
         svc.db,
@@ -16,12 +18,19 @@ async def join_as(world: World, ward_code: str, role: roles.Role) -> Person:
         svc.wards,
         svc.settings.admin_ids,
         by_user=None,
-        scope=ward_code,
+        scope=scope,
         role=role,
+        days=days,
     )
+    return invite.code
+
+
+async def join_as(world: World, ward_code: str, role: roles.Role) -> Person:
+    """A person living in `ward_code` who redeemed an invite for `role` there."""
+    code = await invite_code(world, ward_code, role)
     person = world.person()
     await person.says(f"/start {ward_code}")
-    reply = await person.says(f"/join {invite.code}")
+    reply = await person.says(f"/join {code}")
     assert "You are now a" in reply.text
     return person
 

@@ -11,7 +11,7 @@ from handlers import callback_data as cb
 from storage import audit
 from storage import concerns as concern_store
 from tests.conftest import Person, World
-from tests.staffing import join_as
+from tests.staffing import invite_code, join_as
 from tests.test_staff import KINGSMEAD, OLD_TOWN
 
 REF = re.compile(r"WV-[2-9A-HJKMNP-Z]{5}")
@@ -169,17 +169,7 @@ async def test_chair_goes_from_invite_to_priorities_meeting_and_we_did_in_few_st
     """The issue's goal: a fresh invite code to three priorities, a meeting and a "you said,
     we did" entry that reaches the resident who raised the linked concern, in < 25 steps."""
     raiser, ref = await _raise(world)
-    code = (
-        await roles.create_invite(
-            world.services.db,
-            world.services.clock,
-            world.services.wards,
-            frozenset(),
-            by_user=None,
-            scope=KINGSMEAD,
-            role=roles.Role.PANEL_CHAIR,
-        )
-    ).code
+    code = await invite_code(world, KINGSMEAD, roles.Role.PANEL_CHAIR)
     chair = world.person()
     steps = 0
 

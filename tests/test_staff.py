@@ -13,25 +13,10 @@ from bot.domain.priorities import add_priority
 from handlers import callback_data as cb
 from storage import audit
 from tests.conftest import World
-from tests.staffing import join_as, refusals
+from tests.staffing import invite_code, join_as, refusals
 from tests.synthetic import synthetic_wards_geojson
 
 KINGSMEAD, OLD_TOWN = "E05900002", "E05900011"
-
-
-async def _invite(world: World, scope: str, role: roles.Role, **kw: int) -> str:
-    svc = world.services
-    invite = await roles.create_invite(
-        svc.db,
-        svc.clock,
-        svc.wards,
-        svc.settings.admin_ids,
-        by_user=None,
-        scope=scope,
-        role=role,
-        **kw,
-    )
-    return invite.code
 
 
 async def _row_counts(world: World) -> tuple[int, ...]:
@@ -42,7 +27,7 @@ async def _row_counts(world: World) -> tuple[int, ...]:
 async def test_chair_joins_with_an_invite_and_sets_three_priorities(world: World) -> None:
     chair = world.person()
     await chair.says(f"/start {KINGSMEAD}")
-    code = await _invite(world, KINGSMEAD, roles.Role.PANEL_CHAIR)
+    code = await invite_code(world, KINGSMEAD, roles.Role.PANEL_CHAIR)
     joined = await chair.says(f"/join {code.lower()}")
     assert "You are now a panel chair for Kingsmead" in joined.text
     staff_menu = world.api.commands_for({"type": "chat", "chat_id": chair.sim.chat_id})
@@ -139,12 +124,12 @@ async def test_chair_retires_a_priority_with_a_button_within_the_bounds(world: W
 
 
 async def test_expired_and_reused_invites_are_refused_and_audited(world: World) -> None:
-    expired = await _invite(world, KINGSMEAD, roles.Role.PANEL_MEMBER, days=1)
+    expired = await invite_code(world, KINGSMEAD, roles.Role.PANEL_MEMBER, days=1)
     world.clock.advance(days=1, seconds=1)
     person = world.person()
     reply = await person.says(f"/join {expired}")
     assert "has expired" in reply.text
-    code = await _invite(world, KINGSMEAD, roles.Role.PANEL_MEMBER)
+    code = await invite_code(world, KINGSMEAD, roles.Role.PANEL_MEMBER)
     first, second = world.person(), world.person()
     assert "You are now" in (await first.says(f"/join {code}")).text
     assert "already been used" in (await second.says(f"/join {code}")).text
@@ -225,17 +210,7 @@ async def test_chair_makes_an_invite_in_the_bot_that_a_new_member_redeems(world:
 
 async def test_staff_with_roles_in_two_wards_choose_which_one_they_work_on(world: World) -> None:
     member = await join_as(world, KINGSMEAD, roles.Role.PANEL_MEMBER)
-    code = (
-        await roles.create_invite(
-            world.services.db,
-            world.services.clock,
-            world.services.wards,
-            frozenset(),
-            by_user=None,
-            scope=OLD_TOWN,
-            role=roles.Role.TEAM_MEMBER,
-        )
-    ).code
+    code = await invite_code(world, OLD_TOWN, roles.Role.TEAM_MEMBER)
     await member.says(f"/join {code}")
     choose = await member.says("/panel")
     assert "Which ward are you working on?" in choose.text
