@@ -79,23 +79,30 @@ async def allowed(
     update: Update, context: Context, action: Action, ward_code: str, target: str | None = None
 ) -> bool:
     """Check the role on the server; answer the refusal (already audited) when refused."""
-    svc = services(context)
     resident = await resident_of(update, context)
     try:
-        await roles.authorise(
-            svc.db,
-            svc.clock,
-            svc.wards,
-            svc.settings.admin_ids,
-            resident.user_id,
-            action,
-            ward_code,
-            target=target,
-        )
+        await authorise(context, resident.user_id, action, ward_code, target=target)
     except roles.NotAllowed as err:
         await refuse(update, resident.language, err)
         return False
     return True
+
+
+async def authorise(
+    context: Context, user_id: int, action: Action, ward_code: str, *, target: str | None = None
+) -> None:
+    """`roles.authorise` with this process's services; raises `NotAllowed` (audited)."""
+    svc = services(context)
+    await roles.authorise(
+        svc.db,
+        svc.clock,
+        svc.wards,
+        svc.settings.admin_ids,
+        user_id,
+        action,
+        ward_code,
+        target=target,
+    )
 
 
 async def audit_action(

@@ -34,6 +34,7 @@ from handlers.common import (
     allowed,
     answer,
     audit_action,
+    authorise,
     refuse,
     reply,
     resident_of,
@@ -357,11 +358,8 @@ async def retire_pressed(update: Update, context: Context) -> None:
         await answer(update, label(language, "There is no such priority."))
         return
     try:
-        await roles.authorise(
-            svc.db,
-            svc.clock,
-            svc.wards,
-            svc.settings.admin_ids,
+        await authorise(
+            context,
             resident.user_id,
             Action.MANAGE_PRIORITIES,
             priority.ward_code,
@@ -396,15 +394,7 @@ async def add_priority_command(update: Update, context: Context) -> None:
     language = resident.language
     ward_code = await working_ward(context, resident)
     try:
-        await roles.authorise(
-            svc.db,
-            svc.clock,
-            svc.wards,
-            svc.settings.admin_ids,
-            resident.user_id,
-            Action.MANAGE_PRIORITIES,
-            ward_code,
-        )
+        await authorise(context, resident.user_id, Action.MANAGE_PRIORITIES, ward_code)
         if len(context.args or []) < 2:
             raise RuleError(N_("Usage: /addpriority CATEGORY Title | description"))
         category = context.args[0].lower()
@@ -445,11 +435,8 @@ async def reword_command(update: Update, context: Context) -> None:
         priority = await priority_store.get(svc.db, int(context.args[0].lstrip("#")))
         if priority is None:
             raise RuleError(N_("There is no such priority."))
-        await roles.authorise(
-            svc.db,
-            svc.clock,
-            svc.wards,
-            svc.settings.admin_ids,
+        await authorise(
+            context,
             resident.user_id,
             Action.MANAGE_PRIORITIES,
             priority.ward_code,
