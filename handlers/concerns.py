@@ -455,7 +455,6 @@ async def change_pressed(update: Update, context: Context) -> str | None:
     if parsed is None or draft is None:
         await _stale(update, context)
         return None
-    assert update.callback_query is not None
     await answer(update)
     draft = await draft_store.update(
         services(context).db, draft.user_id, now_iso(context), reviewing=True

@@ -87,6 +87,5 @@ async def priorities_command(update: Update, context: Context) -> None:
 
 
 async def priorities_pressed(update: Update, context: Context) -> None:
-    assert update.callback_query is not None
     await answer(update)
     await priorities_command(update, context)

@@ -241,7 +241,6 @@ async def concern_pressed(update: Update, context: Context) -> None:
     found = await _concern_for(update, context, cb.STAFF_CONCERN, Action.REVIEW_CONCERNS)
     if found is None:
         return
-    assert update.callback_query is not None
     await answer(update)
     await _card(update, context, found[0])
 
@@ -346,7 +345,6 @@ async def link_pressed(update: Update, context: Context) -> None:
         target=concern.ref,
         detail=f"priority:{parsed['priority']}",
     )
-    assert update.callback_query is not None
     await answer(update, label(resident.language, "Linked."))
     await tell(context, told, _status_news(concern, "priority"))
 
@@ -365,7 +363,6 @@ async def hide_pressed(update: Update, context: Context) -> None:
         found[0].ward_code,
         target=found[0].ref,
     )
-    assert update.callback_query is not None
     await answer(update, label(resident.language, "The text is hidden."))
 
 
@@ -387,7 +384,6 @@ async def block_pressed(update: Update, context: Context) -> None:
         found[0].ward_code,
         target=found[0].ref,
     )
-    assert update.callback_query is not None
     await answer(update, label(resident.language, "They can no longer raise concerns."))
 
 
