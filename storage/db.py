@@ -62,6 +62,8 @@ class Database:
             if mode is None or str(mode[0]).lower() != "wal":
                 log.warning("SQLite could not switch %s to WAL mode (got %s)", path, mode)
             await writer.execute("PRAGMA synchronous = NORMAL")
+            # Erased personal data must not linger in free pages (FIELD-NOTES, erasure).
+            await writer.execute("PRAGMA secure_delete = ON")
             await apply_migrations(writer)
             reader = await _connect(path)
         except sqlite3.Error as err:
@@ -107,6 +109,11 @@ class Database:
     async def fetchval(self, sql: str, params: Sequence[Any] = ()) -> Any:
         row = await self.fetchone(sql, params)
         return None if row is None else row[0]
+
+    async def checkpoint(self) -> None:
+        """Copy the WAL into the main file and truncate it (after erasing data)."""
+        async with self._write_lock:
+            await self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def integrity_check(self) -> str:
         return str(await self.fetchval("PRAGMA integrity_check"))

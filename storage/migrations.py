@@ -234,6 +234,67 @@ MIGRATIONS: list[str] = [
     CREATE UNIQUE INDEX meetings_ward_slot ON meetings(ward_code, starts_at)
         WHERE cancelled_at IS NULL;
     """,
+    # 6: delivery: subscriptions, the outbox, follow-up ratings, schedule watermarks.
+    """
+    ALTER TABLE residents ADD COLUMN updates TEXT NOT NULL DEFAULT 'off'
+        CHECK (updates IN ('off', 'instant', 'weekly'));
+    ALTER TABLE residents ADD COLUMN updates_asked_at TEXT;   -- asked once at onboarding
+    ALTER TABLE residents ADD COLUMN updates_changed_at TEXT;
+    ALTER TABLE residents ADD COLUMN digest_after INTEGER NOT NULL DEFAULT 0; -- last outcome id
+    ALTER TABLE residents ADD COLUMN unreachable_at TEXT;     -- Telegram said 403: blocked us
+    ALTER TABLE residents ADD COLUMN last_seen_at TEXT;       -- for retention
+    CREATE INDEX residents_updates ON residents(ward_code, updates);
+    CREATE TABLE outbox_items (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN
+            ('broadcast', 'digest', 'reminder', 'followup', 'nudge', 'wedid', 'answer',
+             'results')),
+        key TEXT UNIQUE,                     -- makes a scheduled item once-only
+        ward_code TEXT,
+        texts TEXT NOT NULL DEFAULT '{}',    -- JSON {language: HTML} shared by recipients
+        markup TEXT,                         -- JSON inline keyboard, or NULL
+        state TEXT NOT NULL CHECK (state IN ('draft', 'sending', 'done', 'cancelled')),
+        total INTEGER NOT NULL DEFAULT 0,
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        queued_at TEXT,
+        finished_at TEXT,
+        progress_chat INTEGER,               -- a broadcast's live progress message
+        progress_message INTEGER,
+        progress_language TEXT
+    );
+    CREATE INDEX outbox_items_state ON outbox_items(state);
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        item_id INTEGER NOT NULL REFERENCES outbox_items(id) ON DELETE CASCADE,
+        chat_id INTEGER NOT NULL,
+        language TEXT NOT NULL DEFAULT 'en',
+        text TEXT,                           -- this recipient's own HTML (a digest), or NULL
+        state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN
+            ('pending', 'sending', 'sent', 'blocked', 'failed', 'dropped')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        due_at TEXT NOT NULL,
+        sent_at TEXT,
+        error TEXT,
+        UNIQUE (item_id, chat_id)
+    );
+    CREATE INDEX outbox_due ON outbox(due_at, id) WHERE state IN ('pending', 'sending');
+    CREATE INDEX outbox_chat ON outbox(chat_id) WHERE state IN ('pending', 'sending');
+    CREATE INDEX outbox_item_state ON outbox(item_id, state);
+    CREATE TABLE ratings (
+        concern_id INTEGER NOT NULL REFERENCES concerns(id),
+        user_id INTEGER NOT NULL,
+        score INTEGER NOT NULL CHECK (score BETWEEN 1 AND 5),
+        rated_at TEXT NOT NULL,
+        PRIMARY KEY (concern_id, user_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE schedule_marks (
+        job TEXT NOT NULL,                   -- digest, nudge, retention...
+        scope TEXT NOT NULL,                 -- a ward code, or '' for the whole bot
+        done_until TEXT NOT NULL,            -- the last slot this job has handled
+        PRIMARY KEY (job, scope)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 

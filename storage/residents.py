@@ -19,10 +19,14 @@ class Resident:
     finding_ward: bool
     ward_lost: bool
     created_at: str
+    updates: str = "off"  # off | instant | weekly
+    updates_asked: bool = False
+    last_seen_at: str | None = None
 
 
 _COLUMNS = (
-    "user_id, language, ward_code, placed_by, lat, lon, finding_ward, ward_lost_at, created_at"
+    "user_id, language, ward_code, placed_by, lat, lon, finding_ward, ward_lost_at, created_at, "
+    "updates, updates_asked_at, last_seen_at"
 )
 
 
@@ -37,6 +41,9 @@ def _resident(row: sqlite3.Row) -> Resident:
         finding_ward=bool(row["finding_ward"]),
         ward_lost=row["ward_lost_at"] is not None,
         created_at=row["created_at"],
+        updates=row["updates"],
+        updates_asked=row["updates_asked_at"] is not None,
+        last_seen_at=row["last_seen_at"],
     )
 
 
@@ -52,9 +59,9 @@ async def get_or_create(db: Database, user_id: int, language: str, now: str) -> 
         return found
     async with db.transaction() as conn:
         await conn.execute(
-            "INSERT INTO residents (user_id, language, created_at, updated_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (user_id) DO NOTHING",
-            (user_id, language, now, now),
+            "INSERT INTO residents (user_id, language, created_at, updated_at, last_seen_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id) DO NOTHING",
+            (user_id, language, now, now, now),
         )
         cursor = await conn.execute(
             f"SELECT {_COLUMNS} FROM residents WHERE user_id = ?", (user_id,)
@@ -124,4 +131,12 @@ async def set_language(db: Database, user_id: int, language: str, now: str) -> N
     await db.execute(
         "UPDATE residents SET language = ?, updated_at = ? WHERE user_id = ?",
         (language, now, user_id),
+    )
+
+
+async def seen(db: Database, user_id: int, now: str) -> None:
+    """They wrote to us: they can be reached, and their data is in use (retention)."""
+    await db.execute(
+        "UPDATE residents SET last_seen_at = ?, unreachable_at = NULL WHERE user_id = ?",
+        (now, user_id),
     )
