@@ -6,11 +6,12 @@ import logging
 
 from telegram import LinkPreviewOptions, Update
 from telegram.constants import ParseMode
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Defaults
+from telegram.ext import Application, ApplicationBuilder, Defaults
 
 import handlers
 from bot.flood import FloodGate
 from bot.i18n import normalise_language, t
+from bot.pacing import PacedRateLimiter
 from bot.persistence import DraftPersistence
 from bot.services import Services
 from bot.updates import PerUserUpdateProcessor
@@ -47,15 +48,9 @@ def build_application(services: Services) -> Application:  # type: ignore[type-a
                 tzinfo=settings.tz,
             )
         )
-        # Smooth pacing at `max_send_rate` with retries on 429 (FIELD-NOTES: the defaults
-        # let bursts through and re-raise RetryAfter).
-        .rate_limiter(
-            AIORateLimiter(
-                overall_max_rate=1,
-                overall_time_period=1 / settings.max_send_rate,
-                max_retries=3,
-            )
-        )
+        # One send budget at `max_send_rate` for replies and the outbox, replies first
+        # (bot/pacing.py says why this is not AIORateLimiter).
+        .rate_limiter(PacedRateLimiter(settings.max_send_rate, max_retries=3))
     )
     if settings.api_base_url:
         builder = builder.base_url(settings.api_base_url)

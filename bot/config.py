@@ -38,6 +38,21 @@ class Settings:
     flood_burst: int = 20
     flood_window: float = 10.0
     max_concerns_per_day: int = 5
+    # Delivery and schedules (README, "Delivery" and "Schedules").
+    digest_at: str = "MON 18:00"  # weekly digest: day and local time
+    reminder_hours: float = 24.0  # meeting reminders this long before the start
+    followup_days: int = 28  # "did this make a difference?" this long after the answer
+    meeting_cycle_days: int = 42  # nudge when priorities are older than this (no history)
+    retention_days: int = 730  # personal data of people inactive this long is removed
+    outbox_retention_days: int = 90  # finished outbox rows (who got what) are kept this long
+    schedule_interval: float = 60.0  # seconds between schedule sweeps
+    send_concurrency: int = 16  # outbox sends in flight at once
+    send_attempts: int = 5  # tries for a send that times out or gets a 5xx
+
+    @property
+    def digest_slot(self) -> tuple[int, int, int]:
+        """(weekday 0=Monday, hour, minute) of the weekly digest."""
+        return parse_digest_at(self.digest_at)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -50,6 +65,24 @@ class Settings:
                 "environment or in a .env file in this directory."
             )
         return self.token
+
+
+DAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
+
+
+def parse_digest_at(raw: str) -> tuple[int, int, int]:
+    """`MON 18:00` -> (0, 18, 0)."""
+    parts = raw.strip().upper().split()
+    try:
+        day, clock = parts
+        hour, minute = (int(p) for p in clock.split(":"))
+        if day[:3] not in DAYS or not (0 <= hour < 24 and 0 <= minute < 60):
+            raise ValueError(raw)
+    except ValueError as err:
+        raise ConfigError(
+            f"WARDVOICE_DIGEST_AT must be a day and a local time like 'MON 18:00', not {raw!r}"
+        ) from err
+    return DAYS.index(day[:3]), hour, minute
 
 
 def _admin_ids(raw: str) -> frozenset[int]:
@@ -96,6 +129,13 @@ def load_settings(
 
     rate = values.get("WARDVOICE_MAX_SEND_RATE")
     per_day = values.get("WARDVOICE_MAX_CONCERNS_PER_DAY")
+    digest_at = values.get("WARDVOICE_DIGEST_AT") or Settings.digest_at
+    parse_digest_at(digest_at)
+
+    def number(name: str, default: float) -> float:
+        raw = values.get(name)
+        return _positive_float(name, raw) if raw else default
+
     return Settings(
         token=values.get("TELEGRAM_BOT_TOKEN") or None,
         api_base_url=values.get("TELEGRAM_API_BASE_URL") or None,
@@ -108,4 +148,13 @@ def load_settings(
         max_concerns_per_day=(
             int(_positive_float("WARDVOICE_MAX_CONCERNS_PER_DAY", per_day)) if per_day else 5
         ),
+        digest_at=digest_at,
+        reminder_hours=number("WARDVOICE_REMINDER_HOURS", Settings.reminder_hours),
+        followup_days=int(number("WARDVOICE_FOLLOWUP_DAYS", Settings.followup_days)),
+        meeting_cycle_days=int(number("WARDVOICE_MEETING_CYCLE_DAYS", Settings.meeting_cycle_days)),
+        retention_days=int(number("WARDVOICE_RETENTION_DAYS", Settings.retention_days)),
+        outbox_retention_days=int(
+            number("WARDVOICE_OUTBOX_RETENTION_DAYS", Settings.outbox_retention_days)
+        ),
+        send_concurrency=int(number("WARDVOICE_SEND_CONCURRENCY", Settings.send_concurrency)),
     )

@@ -14,6 +14,8 @@ from bot.config import Settings
 from bot.services import Services, open_services
 from handlers.commands import set_commands
 from handlers.staff import sync_staff_commands
+from schedules import install_schedules
+from schedules.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +31,19 @@ async def start_bot(application: Application, *, poll_timeout: int = 30) -> None
         timeout=poll_timeout, allowed_updates=Update.ALL_TYPES, drop_pending_updates=False
     )
     services: Services = application.bot_data["services"]
+    dispatcher = Dispatcher(services, application.bot)
+    application.bot_data["dispatcher"] = dispatcher
+    await dispatcher.start()
+    install_schedules(application)
     # The fast grid for point lookups is built in a thread after start-up: answers
     # are correct before it is ready, only slower.
     application.create_task(services.wards.warm(), name="warm-ward-index")
 
 
 async def stop_bot(application: Application) -> None:  # type: ignore[type-arg]
+    dispatcher: Dispatcher | None = application.bot_data.get("dispatcher")
+    if dispatcher is not None:
+        await dispatcher.stop()
     if application.updater is not None and application.updater.running:
         await application.updater.stop()
     if application.running:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
@@ -14,6 +15,28 @@ from storage.db import Database
 log = logging.getLogger(__name__)
 
 
+class Doorbell:
+    """Wakes the outbox dispatcher as soon as something is queued (it also looks every
+    second, so a forgotten ring only delays, never loses, a message)."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def ring(self) -> None:
+        self._event.set()
+
+    def clear(self) -> None:
+        self._event.clear()
+
+    async def wait(self, within: float) -> bool:
+        try:
+            async with asyncio.timeout(within):
+                await self._event.wait()
+        except TimeoutError:
+            return False
+        return True
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -21,6 +44,7 @@ class Services:
     clock: Clock
     wards: WardDirectory
     geocoders: GeocoderChain
+    outbox_bell: Doorbell = field(default_factory=Doorbell)
 
     async def close(self) -> None:
         await self.geocoders.aclose()

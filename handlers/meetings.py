@@ -12,14 +12,12 @@ from __future__ import annotations
 
 from datetime import tzinfo
 
-from babel import UnknownLocaleError
-from babel.dates import format_date, format_time
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
-from bot.clock import from_iso
 from bot.domain import meetings as meeting_domain
 from bot.domain.errors import RuleError
-from bot.i18n import babel_locale, label, t
+from bot.i18n import label, t
+from bot.meeting_text import render_meeting, when_text
 from bot.render import Html, join
 from handlers.callback_data import MEETING_CANCEL, STAFF_MEETINGS
 from handlers.common import Context, answer, refuse, reply, resident_of, services
@@ -27,32 +25,6 @@ from handlers.wards import begin_finding
 from handlers.working_ward import working_ward
 from storage.meetings import Meeting
 from storage.residents import Resident
-
-
-def when_text(language: str, starts_at: str, tz: tzinfo) -> str:
-    """`Thursday, 3 December 2026, 19:00` in the bot's time zone and the user's language."""
-    local = from_iso(starts_at).astimezone(tz)
-    try:
-        locale = babel_locale(language)
-        day = format_date(local.date(), format="full", locale=locale)
-        hour = format_time(local.time(), format="short", locale=locale)
-    except (ValueError, UnknownLocaleError):
-        day = format_date(local.date(), format="full", locale=babel_locale(None))
-        hour = format_time(local.time(), format="short", locale=babel_locale(None))
-    return f"{day}, {hour}"
-
-
-def render_meeting(language: str, meeting: Meeting, tz: tzinfo) -> Html:
-    lines = [
-        t(language, "<b>{when}</b>", when=when_text(language, meeting.starts_at, tz)),
-        t(language, "Where: {venue}", venue=meeting.venue),
-        t(language, "Open to the public: all welcome.")
-        if meeting.open_to_public
-        else t(language, "Closed meeting: for panel members only."),
-    ]
-    if meeting.online_link:
-        lines.append(t(language, "Online: {link}", link=meeting.online_link))
-    return join(lines)
 
 
 def render_meetings(language: str, ward_name: str, meetings: list[Meeting], tz: tzinfo) -> Html:

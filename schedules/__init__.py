@@ -1,0 +1,72 @@
+"""Scheduled work: the weekly digest, meeting reminders, follow-ups, nudges and retention.
+
+One APScheduler job (python-telegram-bot's JobQueue, in WARDVOICE_TIMEZONE) wakes
+`run_due` at start-up and then every `schedule_interval` seconds. Each job works out
+from the database what is due at that moment and records what it did in the same
+transaction, with a unique key per item, so a restart loses no run, a late or repeated
+wake-up runs nothing twice, and APScheduler's misfire rules do not matter
+(FIELD-NOTES, APScheduler). What the jobs queue goes out through the outbox.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from telegram.ext import Application, ContextTypes
+
+from bot.services import Services
+from schedules import digest, followups, nudges, reminders, retention
+
+log = logging.getLogger(__name__)
+
+Job = Callable[[Services], Awaitable[int]]
+JOBS: tuple[tuple[str, Job], ...] = (
+    ("digest", digest.run),
+    ("reminders", reminders.run),
+    ("followups", followups.run),
+    ("nudges", nudges.run),
+    ("retention", retention.run),
+)
+
+
+async def run_due(services: Services) -> dict[str, int]:
+    """Run every job once for `services.clock.now()`; returns what each one did.
+
+    A job that fails does not stop the others; the first failure is raised at the end
+    so the error handler (and the tests) see it.
+    """
+    report: dict[str, int] = {}
+    failure: BaseException | None = None
+    for name, job in JOBS:
+        try:
+            report[name] = await job(services)
+        except Exception as error:
+            log.exception("scheduled job %s failed", name)
+            failure = failure or error
+    services.outbox_bell.ring()
+    if failure is not None:
+        raise failure
+    return report
+
+
+async def _wake(context: ContextTypes.DEFAULT_TYPE) -> None:
+    services: Services = context.application.bot_data["services"]
+    report = await run_due(services)
+    if any(report.values()):
+        log.info("scheduled work: %s", report)
+
+
+def install_schedules(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """Wake the jobs now (catching up whatever fell due while the bot was down) and then
+    every `schedule_interval` seconds."""
+    services: Services = application.bot_data["services"]
+    assert application.job_queue is not None, "install python-telegram-bot[job-queue]"
+    application.job_queue.run_repeating(
+        _wake,
+        interval=services.settings.schedule_interval,
+        first=0,
+        name="schedules",
+        job_kwargs={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+    )

@@ -1,0 +1,109 @@
+"""The weekly "you said, we did" digest, per ward, to its weekly subscribers.
+
+Each subscriber gets the entries recorded since their own last digest (their
+`digest_after` watermark: a new subscriber starts from the moment they subscribed), and
+nothing at all when nothing is new. A ward's run for a slot is one transaction: the
+outbox item keyed `digest:WARD:SLOT`, the advanced watermarks and the ward's mark.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta, tzinfo
+
+from bot.clock import to_iso
+from bot.i18n import t, tn
+from bot.render import Html, join
+from bot.services import Services
+from storage import schedules as store
+from storage import subscriptions
+from storage.outbox import Envelope, Recipient
+from storage.outcomes import Outcome
+
+SHOWN = 10  # entries in one digest; the rest are counted (Telegram's 4,096 characters)
+MAX_ENTRY = 300  # characters of each side of an entry
+
+
+def latest_slot(now: datetime, tz: tzinfo, weekday: int, hour: int, minute: int) -> datetime:
+    """The most recent digest moment at or before `now` (local wall time, DST-safe)."""
+    local = now.astimezone(tz)
+    day = local.date() - timedelta(days=(local.weekday() - weekday) % 7)
+    slot = datetime.combine(day, time(hour, minute), tzinfo=tz)
+    if slot > local:
+        slot = datetime.combine(day - timedelta(days=7), time(hour, minute), tzinfo=tz)
+    return slot.astimezone(UTC)
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= MAX_ENTRY else text[: MAX_ENTRY - 1] + "…"
+
+
+def render(language: str, ward_name: str, entries: list[Outcome]) -> Html:
+    lines = [
+        t(language, "🗓 <b>{ward}: you said, we did</b>", ward=ward_name),
+        tn(
+            language,
+            "One thing done since your last digest:",
+            "{count} things done since your last digest:",
+            len(entries),
+            count=len(entries),
+        ),
+    ]
+    for entry in entries[:SHOWN]:
+        lines.append(
+            join(
+                [
+                    t(language, "• You said: {said}", said=_short(entry.you_said)),
+                    t(
+                        language,
+                        "  We did: {did} ({day})",
+                        did=_short(entry.we_did),
+                        day=entry.action_date,
+                    ),
+                ]
+            )
+        )
+    if len(entries) > SHOWN:
+        lines.append(t(language, "…and {count} more: see /priorities.", count=len(entries) - SHOWN))
+    lines.append(t(language, "<i>Weekly digest. /updates to change or stop.</i>"))
+    return join(lines, "\n\n")
+
+
+async def run(services: Services) -> int:
+    """Queue this slot's digest for every ward that has not had it; returns rows queued."""
+    settings = services.settings
+    now = services.clock.now()
+    weekday, hour, minute = settings.digest_slot
+    slot = to_iso(latest_slot(now, settings.tz, weekday, hour, minute))
+    db = services.db
+    queued = 0
+    for ward_code in await subscriptions.wards_with_weekly(db):
+        done = await store.mark(db, "digest", ward_code)
+        if done is not None and done >= slot:
+            continue
+        subscribers = await subscriptions.of_ward(db, ward_code, ("weekly",))
+        if not subscribers:
+            continue
+        entries = await store.outcomes_after(
+            db, ward_code, min(s.digest_after for s in subscribers)
+        )
+        ward = services.wards.ward(ward_code)
+        ward_name = ward.name if ward is not None else ward_code
+        recipients: list[Recipient] = []
+        covered: list[tuple[int, int]] = []
+        for subscriber in subscribers:
+            mine = [e for e in entries if e.id > subscriber.digest_after]
+            if not mine:
+                continue
+            text = render(subscriber.language, ward_name, mine)
+            recipients.append(Recipient(subscriber.user_id, subscriber.language, str(text)))
+            covered.append((subscriber.user_id, mine[-1].id))
+        envelope = (
+            Envelope(
+                "digest", {}, recipients, key=f"digest:{ward_code}:{slot}", ward_code=ward_code
+            )
+            if recipients
+            else None
+        )
+        await store.record_digest(db, ward_code, slot, envelope, covered, to_iso(now))
+        queued += len(recipients)
+    return queued

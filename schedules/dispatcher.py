@@ -1,0 +1,295 @@
+"""The outbox dispatcher: sends due rows within Telegram's limits and records how each ended.
+
+One long-running task claims due rows (a few more than it has sends in flight, so the
+window of rows a crash can leave half-sent stays small), sends each through the bot with
+`rate_limit_args=BULK` so the shared pacer (bot/pacing.py) keeps the whole bot under
+Telegram's ~30 a second and lets residents' replies go first, and hands every result to
+one writer task that commits them in batches (one commit per batch, not per message: the
+dispatcher can then do well over 1,000 sends a second when the limits are off).
+
+How a send ends:
+- accepted: `sent`;
+- 429: the pacer holds every send for `retry_after`; the row is due again at once and
+  goes out when the hold ends (no attempt counted: it was Telegram's pacing, not a fault);
+- 403 (blocked the bot, deactivated): `blocked`; the person's updates are turned off and
+  their other waiting rows dropped;
+- 400: `failed` at once (the same request would fail again);
+- timeout, network error, 5xx: due again after a backoff (2, 4, 8... s), `failed` after
+  `send_attempts` tries, with the last error kept.
+
+A graceful stop (SIGTERM) stops claiming, lets the sends in flight finish and commits
+their results; a kill leaves rows `sending`, which `outbox.recover()` re-queues at the
+next start (at-least-once; README "Delivery").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+
+from bot.clock import to_iso
+from bot.domain.broadcasts import progress_text
+from bot.pacing import BULK
+from bot.services import Services
+from storage import outbox
+from storage.outbox import Item, Result, Row
+
+log = logging.getLogger(__name__)
+
+PER_CHAT_GAP = 1.0  # seconds between two bulk messages to one chat (Telegram: ~1 a second)
+PROGRESS_EVERY = 3.0  # seconds between edits of a broadcast's progress message
+IDLE_LOOK = 1.0  # seconds between looks at the outbox when nothing rang the bell
+
+
+@dataclass
+class DispatchStats:
+    sent: int = 0
+    retry_after: int = 0
+    blocked: int = 0
+    failed: int = 0
+    retried: int = 0
+    recovered: int = 0
+
+
+def _markup(item: Item) -> InlineKeyboardMarkup | None:
+    if not item.markup:
+        return None
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(**button) for button in row] for row in item.markup]
+    )
+
+
+def backoff(attempts: int) -> timedelta:
+    """2, 4, 8, 16... seconds, at most 10 minutes."""
+    return timedelta(seconds=min(600, 2**attempts))
+
+
+class Dispatcher:
+    def __init__(self, services: Services, bot: Bot) -> None:
+        self.services = services
+        self.bot = bot
+        self.concurrency = max(1, services.settings.send_concurrency)
+        self.max_attempts = max(1, services.settings.send_attempts)
+        self.stats = DispatchStats()
+        self._items: dict[int, Item] = {}
+        self._chat_next: dict[int, float] = {}
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._slot_free = asyncio.Event()
+        self._results: list[Result] = []
+        self._results_ready = asyncio.Event()
+        self._stopping = False
+        self._loop_task: asyncio.Task[None] | None = None
+        self._writer_task: asyncio.Task[None] | None = None
+        self._last_progress: dict[int, float] = {}
+        self._idle = asyncio.Event()
+        self._recording = False
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        recovered = await outbox.recover(self.services.db)
+        if recovered:
+            log.warning(
+                "%d outbox message(s) were being sent when the bot last stopped; sending "
+                "them again (at-least-once: some may already have arrived)",
+                recovered,
+            )
+        self.stats.recovered = recovered
+        self._loop_task = asyncio.create_task(self._run(), name="outbox-dispatcher")
+        self._writer_task = asyncio.create_task(self._write(), name="outbox-writer")
+
+    async def stop(self, within: float = 10.0) -> None:
+        """Stop claiming, let sends in flight finish, commit their results."""
+        self._stopping = True
+        self.services.outbox_bell.ring()
+        if self._loop_task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+        if self._inflight:
+            _, pending = await asyncio.wait(set(self._inflight), timeout=within)
+            for task in pending:
+                task.cancel()
+        self._results_ready.set()
+        if self._writer_task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer_task
+
+    async def drained(self, within: float = 60.0) -> None:
+        """Wait until nothing is due now and nothing is in flight (for tests and benches)."""
+        async with asyncio.timeout(within):
+            while True:
+                self._idle.clear()
+                self.services.outbox_bell.ring()
+                await self._idle.wait()
+                if not self._inflight and not self._results and not self._recording:
+                    return
+
+    # --- claiming -----------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        bell = self.services.outbox_bell
+        db = self.services.db
+        while not self._stopping:
+            free = self.concurrency * 2 - len(self._inflight)
+            if free <= 0:
+                self._slot_free.clear()
+                await self._slot_free.wait()
+                continue
+            bell.clear()
+            try:
+                rows = await outbox.claim(db, to_iso(self.services.clock.now()), free)
+            except Exception:
+                log.exception("could not read the outbox; trying again shortly")
+                rows = []
+            if not rows:
+                if not self._inflight and not self._results and not self._recording:
+                    self._idle.set()
+                await bell.wait(IDLE_LOOK)
+                continue
+            await self._load_items({row.item_id for row in rows})
+            for row in rows:
+                task = asyncio.create_task(self._send(row), name=f"outbox-send-{row.id}")
+                self._inflight.add(task)
+                task.add_done_callback(self._sent)
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        self._slot_free.set()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("outbox send crashed", exc_info=task.exception())
+
+    async def _load_items(self, item_ids: set[int]) -> None:
+        missing = [i for i in item_ids if i not in self._items]
+        if missing:
+            self._items.update(await outbox.items(self.services.db, missing))
+
+    # --- sending ------------------------------------------------------------------------
+
+    async def _wait_for_chat(self, chat_id: int) -> None:
+        """At most one bulk message a second to one chat (Telegram's per-chat limit)."""
+        now = time.monotonic()
+        slot = max(now, self._chat_next.get(chat_id, 0.0))
+        self._chat_next[chat_id] = slot + PER_CHAT_GAP
+        if len(self._chat_next) > 50_000:
+            self._chat_next = {c: t for c, t in self._chat_next.items() if t > now}
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+    async def _send(self, row: Row) -> None:
+        item = self._items[row.item_id]
+        text = row.text or item.text_for(row.language)
+        result: Result
+        try:
+            await self._wait_for_chat(row.chat_id)
+            await self.bot.send_message(
+                row.chat_id, text, reply_markup=_markup(item), rate_limit_args=BULK
+            )
+            result = Result(row.id, row.chat_id, row.item_id, "sent")
+            self.stats.sent += 1
+        except RetryAfter:
+            # The pacer now holds every send for retry_after; this row goes out after it.
+            self.stats.retry_after += 1
+            result = Result(row.id, row.chat_id, row.item_id, "later")
+        except Forbidden as error:
+            self.stats.blocked += 1
+            result = Result(row.id, row.chat_id, row.item_id, "blocked", error=str(error))
+        except BadRequest as error:
+            self.stats.failed += 1
+            log.warning("outbox row %d to %d refused: %s", row.id, row.chat_id, error)
+            result = Result(row.id, row.chat_id, row.item_id, "failed", error=str(error))
+        except (NetworkError, TelegramError) as error:
+            # NetworkError covers timeouts and 5xx. A timed-out send may have arrived: the
+            # retry is the documented at-least-once edge, bounded by send_attempts.
+            result = self._retry_or_fail(row, error)
+        self._results.append(result)
+        self._results_ready.set()
+
+    def _retry_or_fail(self, row: Row, error: TelegramError) -> Result:
+        attempts = row.attempts + 1
+        if attempts >= self.max_attempts:
+            self.stats.failed += 1
+            log.warning(
+                "outbox row %d to %d failed after %d tries: %s",
+                row.id,
+                row.chat_id,
+                attempts,
+                error,
+            )
+            return Result(row.id, row.chat_id, row.item_id, "failed", error=str(error))
+        self.stats.retried += 1
+        due = self.services.clock.now() + backoff(attempts)
+        return Result(
+            row.id, row.chat_id, row.item_id, "retry", error=str(error), due_at=to_iso(due)
+        )
+
+    # --- recording ----------------------------------------------------------------------
+
+    async def _write(self) -> None:
+        while True:
+            await self._results_ready.wait()
+            self._results_ready.clear()
+            batch, self._results = self._results, []
+            if batch:
+                self._recording = True
+                try:
+                    await self._record(batch)
+                finally:
+                    self._recording = False
+            elif self._stopping and not self._inflight:
+                return
+            if self._stopping and not self._inflight and not self._results:
+                return
+            if not self._inflight and not self._results:
+                self.services.outbox_bell.ring()
+
+    async def _record(self, batch: list[Result]) -> None:
+        db = self.services.db
+        for attempt in range(5):
+            try:
+                finished = await outbox.record(db, batch, to_iso(self.services.clock.now()))
+                break
+            except Exception:
+                log.exception(
+                    "could not record %d outbox results (try %d)", len(batch), attempt + 1
+                )
+                await asyncio.sleep(0.5 * (attempt + 1))
+        else:
+            # The rows stay `sending`: the next start re-queues them (at-least-once).
+            return
+        touched = {r.item_id for r in batch} | set(finished)
+        await self._load_items(touched)
+        for item_id in sorted(touched):
+            await self._progress(item_id, final=item_id in finished)
+        for item_id in finished:
+            self._items.pop(item_id, None)
+            self._last_progress.pop(item_id, None)
+        if any(r.outcome in ("later", "retry") for r in batch):
+            self.services.outbox_bell.ring()
+
+    async def _progress(self, item_id: int, *, final: bool) -> None:
+        """Edit a broadcast's progress message now and then, and once at the end."""
+        item = self._items.get(item_id)
+        if item is None or item.progress_chat is None or item.progress_message is None:
+            return
+        now = time.monotonic()
+        if not final and now - self._last_progress.get(item_id, 0.0) < PROGRESS_EVERY:
+            return
+        self._last_progress[item_id] = now
+        counts = await outbox.counts(self.services.db, item_id)
+        text = progress_text(item.progress_language or "en", counts, final=final)
+        try:
+            await self.bot.edit_message_text(
+                text, chat_id=item.progress_chat, message_id=item.progress_message
+            )
+        except BadRequest as error:
+            if "not modified" not in str(error).lower():
+                log.info("could not update broadcast %d progress: %s", item_id, error)
+        except TelegramError as error:
+            log.info("could not update broadcast %d progress: %s", item_id, error)

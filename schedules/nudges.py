@@ -1,0 +1,80 @@
+"""A nudge to a ward's panel when its priorities have not been reviewed (added, reworded
+or retired) for longer than its meeting cycle.
+
+The cycle is the median gap between the ward's last meetings, or `meeting_cycle_days`
+when it has fewer than two. One nudge per overdue cycle: keyed by the last review and
+how many cycles have passed since, so a review stops them and a long silence repeats
+them once a cycle, never once a minute.
+"""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+from datetime import datetime, timedelta
+
+from bot.clock import from_iso, to_iso
+from bot.domain import notices
+from bot.i18n import t
+from bot.render import Html, join
+from bot.services import Services
+from storage import schedules as store
+from storage.db import Database
+
+PANEL_ROLES = ("panel_chair", "panel_member")
+CYCLE_MEETINGS = 5
+
+
+async def cycle(db: Database, ward_code: str, now: datetime, default_days: int) -> timedelta:
+    starts = [
+        from_iso(s) for s in await store.meeting_starts(db, ward_code, to_iso(now), CYCLE_MEETINGS)
+    ]
+    gaps = [a - b for a, b in itertools.pairwise(starts)]
+    if not gaps:
+        return timedelta(days=default_days)
+    return max(timedelta(days=7), statistics.median(gaps))
+
+
+def text(language: str, ward_name: str, days: int) -> Html:
+    return join(
+        [
+            t(
+                language,
+                "🔔 The {ward} ward's priorities were last reviewed {days} days ago, longer "
+                "than the panel's meeting cycle.",
+                ward=ward_name,
+                days=days,
+            ),
+            t(
+                language,
+                "Review them in /panel → Priorities, or keep them as they are "
+                "by rewording any one of them.",
+            ),
+        ]
+    )
+
+
+async def run(services: Services) -> int:
+    db = services.db
+    now = services.clock.now()
+    queued = 0
+    for ward_code, reviewed_at in (await store.last_priority_review(db)).items():
+        period = await cycle(db, ward_code, now, services.settings.meeting_cycle_days)
+        age = now - from_iso(reviewed_at)
+        if age <= period:
+            continue
+        overdue = int(age / period)
+        key = f"nudge:{ward_code}:{reviewed_at}:{overdue}"
+        people = await store.staff_of(db, ward_code, PANEL_ROLES)
+        ward = services.wards.ward(ward_code)
+        ward_name = ward.name if ward is not None else ward_code
+        queued += await notices.notify(
+            db,
+            services.clock,
+            "nudge",
+            people,
+            lambda language, n=ward_name, d=age.days: text(language, n, d),
+            ward_code=ward_code,
+            key=key,
+        )
+    return queued
