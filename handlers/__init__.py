@@ -5,15 +5,17 @@ from __future__ import annotations
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
+    ChatMemberHandler,
     CommandHandler,
     MessageHandler,
     filters,
 )
 
-from handlers import callback_data as cb
 from handlers import (
+    broadcast,
     concerns,
     fallbacks,
+    followups,
     meetings,
     myconcerns,
     priorities,
@@ -22,8 +24,10 @@ from handlers import (
     staff,
     start,
     stats,
+    updates,
     wards,
 )
+from handlers import callback_data as cb
 from handlers.errors import error_handler
 
 PRIVATE = filters.ChatType.PRIVATE
@@ -55,6 +59,9 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     add(CommandHandler("template", review.template_command, filters=PRIVATE))
     add(CommandHandler("wedid", review.we_did_command, filters=PRIVATE))
     add(CommandHandler("privacy", privacy.privacy_command, filters=PRIVATE))
+    add(CommandHandler("updates", updates.updates_command, filters=PRIVATE))
+    add(CommandHandler("broadcast", broadcast.broadcast_command, filters=PRIVATE))
+    add(ChatMemberHandler(updates.member_changed, ChatMemberHandler.MY_CHAT_MEMBER))
 
     # First, refuse every button press whose data matches none of our formats. It must come
     # before the others: python-telegram-bot hands a press with empty data to the first
@@ -80,6 +87,10 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     add(CallbackQueryHandler(review.link_pressed, pattern=cb.STAFF_LINK.pattern))
     add(CallbackQueryHandler(review.hide_pressed, pattern=cb.STAFF_HIDE.pattern))
     add(CallbackQueryHandler(review.block_pressed, pattern=cb.STAFF_BLOCK.pattern))
+    add(CallbackQueryHandler(updates.choice_pressed, pattern=cb.UPDATES_SET.pattern))
+    add(CallbackQueryHandler(broadcast.send_pressed, pattern=cb.BROADCAST_SEND.pattern))
+    add(CallbackQueryHandler(broadcast.cancel_pressed, pattern=cb.BROADCAST_CANCEL.pattern))
+    add(CallbackQueryHandler(followups.rating_pressed, pattern=cb.RATE.pattern))
     add(CallbackQueryHandler(concerns.late_button, pattern=cb.is_concern_button))
     # Our own format, but not for now (a concern button after that concern ended).
     add(CallbackQueryHandler(fallbacks.stale_button))

@@ -91,7 +91,17 @@ STATS_SHOW = CallbackFormat("staff:stats:{code}", rf"staff:stats:(?P<code>{WARD_
 MY_CONCERNS_PAGE = CallbackFormat("mine:page:{page}", r"mine:page:(?P<page>[0-9]{1,4})")
 MY_CONCERN_OPEN = CallbackFormat("mine:open:{ref}", rf"mine:open:(?P<ref>{CONCERN_REF})")
 
+# Delivery: /updates choices, broadcast preview, follow-up ratings.
+UPDATES_SET = CallbackFormat("upd:{mode}", r"upd:(?P<mode>off|instant|weekly)")
+BROADCAST_SEND = CallbackFormat("bc:send:{id}", r"bc:send:(?P<id>[0-9]{1,9})")
+BROADCAST_CANCEL = CallbackFormat("bc:cancel:{id}", r"bc:cancel:(?P<id>[0-9]{1,9})")
+RATE = CallbackFormat("rate:{id}:{score}", r"rate:(?P<id>[0-9]{1,9}):(?P<score>[1-5])")
+
 ALL_FORMATS: tuple[CallbackFormat, ...] = (
+    UPDATES_SET,
+    BROADCAST_SEND,
+    BROADCAST_CANCEL,
+    RATE,
     WARD_PICK,
     WARD_CHANGE,
     PRIORITIES_SHOW,

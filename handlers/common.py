@@ -43,9 +43,15 @@ async def resident_of(update: Update, context: Context) -> Resident:
     """The resident behind this update, created at first contact in Telegram's language."""
     user = update.effective_user
     assert user is not None
-    return await resident_store.get_or_create(
-        services(context).db, user.id, normalise_language(user.language_code), now_iso(context)
+    now = now_iso(context)
+    db = services(context).db
+    resident = await resident_store.get_or_create(
+        db, user.id, normalise_language(user.language_code), now
     )
+    # Last seen, to the day: what retention measures inactivity by (one write a day).
+    if resident.last_seen_at is None or resident.last_seen_at[:10] != now[:10]:
+        await resident_store.seen(db, user.id, now)
+    return resident
 
 
 async def reply(update: Update, text: Html, markup: Markup = None) -> Message:

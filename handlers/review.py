@@ -13,10 +13,9 @@ from __future__ import annotations
 import logging
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.error import Forbidden, TelegramError
 
 from bot.domain import concerns as concern_domain
-from bot.domain import review, roles
+from bot.domain import notices, review, roles
 from bot.domain.categories import CATEGORIES
 from bot.domain.errors import RuleError
 from bot.domain.roles import Action
@@ -36,30 +35,22 @@ from handlers.common import (
 from handlers.working_ward import working_ward
 from storage import concerns as concern_store
 from storage import priorities as priority_store
-from storage import residents as resident_store
 from storage.concerns import Concern
 
 log = logging.getLogger(__name__)
 SHOWN = 10
 
 
-async def tell(context: Context, user_ids: list[int], render) -> int:  # type: ignore[no-untyped-def]
-    """Send each resident `render(language)`; returns how many got it.
+async def tell(context: Context, user_ids: list[int], render, *, ward_code: str) -> int:  # type: ignore[no-untyped-def]
+    """Queue `render(language)` to each resident through the outbox; returns how many.
 
-    The staff action is already saved: one resident who blocked the bot, or a send that
-    fails after the rate limiter's retries, must not stop the others being told.
+    The staff action is already saved; the outbox delivers within Telegram's limits, and
+    one resident who blocked the bot does not stop the others being told.
     """
-    languages = await resident_store.language_of(services(context).db, user_ids)
-    sent = 0
-    for user_id in user_ids:
-        try:
-            await context.bot.send_message(user_id, render(languages.get(user_id, "en")))
-            sent += 1
-        except Forbidden:
-            log.info("resident %s has blocked the bot", user_id)
-        except TelegramError as err:
-            log.warning("could not tell resident %s: %s", user_id, err)
-    return sent
+    svc = services(context)
+    count = await notices.notify(svc.db, svc.clock, "answer", user_ids, render, ward_code=ward_code)
+    svc.outbox_bell.ring()
+    return count
 
 
 def _concern_text(language: str, concern: Concern, hidden: bool) -> Html:
@@ -288,7 +279,7 @@ async def status_pressed(update: Update, context: Context) -> None:
         detail=parsed["status"],
     )
     await answer(update, label(resident.language, "Done."))
-    await tell(context, told, _status_news(concern, parsed["status"]))
+    await tell(context, told, _status_news(concern, parsed["status"]), ward_code=concern.ward_code)
 
 
 async def _answer(update: Update, context: Context, concern: Concern, text: str) -> None:
@@ -302,8 +293,8 @@ async def _answer(update: Update, context: Context, concern: Concern, text: str)
         concern.ward_code,
         target=concern.ref,
     )
-    sent = await tell(context, told, _answer_news(concern, text))
-    await reply(update, t(resident.language, "Answer sent to {count} people.", count=sent))
+    sent = await tell(context, told, _answer_news(concern, text), ward_code=concern.ward_code)
+    await reply(update, t(resident.language, "Answer on its way to {count} people.", count=sent))
 
 
 async def template_pressed(update: Update, context: Context) -> None:
@@ -346,7 +337,7 @@ async def link_pressed(update: Update, context: Context) -> None:
         detail=f"priority:{parsed['priority']}",
     )
     await answer(update, label(resident.language, "Linked."))
-    await tell(context, told, _status_news(concern, "priority"))
+    await tell(context, told, _status_news(concern, "priority"), ward_code=concern.ward_code)
 
 
 async def hide_pressed(update: Update, context: Context) -> None:
@@ -460,18 +451,33 @@ async def we_did_command(update: Update, context: Context) -> None:
         target=f"outcome:{entry.outcome.id}",
     )
     outcome = entry.outcome
-    sent = await tell(
-        context,
-        entry.told,
-        lambda language: join(
+
+    def news(language: str) -> Html:
+        return join(
             [
                 t(language, "<b>You said, we did</b>"),
                 t(language, "You said: {said}", said=outcome.you_said),
                 t(language, "We did: {did}", did=outcome.we_did),
             ]
-        ),
+        )
+
+    sent = await tell(context, entry.told, news, ward_code=ward_code)
+    subscribers = await notices.notify_instant_subscribers(
+        svc.db,
+        svc.clock,
+        ward_code,
+        news,
+        key=f"wedid:{outcome.id}",
+        skip=entry.told,
+        by=f"tg:{resident.user_id}",
     )
+    svc.outbox_bell.ring()
     await reply(
         update,
-        t(resident.language, "Posted. {count} residents who raised it were told.", count=sent),
+        t(
+            resident.language,
+            "Posted. On its way to {count} residents who raised it and {subscribers} subscribers.",
+            count=sent,
+            subscribers=subscribers,
+        ),
     )

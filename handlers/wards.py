@@ -35,6 +35,7 @@ from bot.i18n import N_, label, t
 from bot.render import Html, join
 from handlers import callback_data as cb
 from handlers.common import Context, answer, edit_quietly, now_iso, reply, resident_of, services
+from handlers.updates import ask_once as ask_updates_once
 from storage import residents as resident_store
 from storage.residents import Resident
 
@@ -165,6 +166,7 @@ async def settle(update: Update, context: Context, resident: Resident, answer: A
         previous = svc.wards.ward(resident.ward_code) if resident.ward_code else None
         await place_resident(svc.db, svc.clock, resident.user_id, answer)
         await reply(update, placed_text(language, answer, previous), ReplyKeyboardRemove())
+        await ask_updates_once(update, context)
     elif isinstance(answer, Choices):
         await reply(
             update,

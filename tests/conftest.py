@@ -25,6 +25,8 @@ from bot.domain.imports import import_postcodes, import_wards
 from bot.runtime import start_bot, stop_bot
 from bot.services import Services, open_services
 from bot.updates import PerUserUpdateProcessor
+from schedules import run_due
+from schedules.dispatcher import Dispatcher
 from storage.db import Database
 from tests.fakes.bot_api import ApiCall, FakeBotAPI, parse_html
 from tests.fakes.nominatim import FakeNominatim
@@ -163,6 +165,20 @@ class World:
         update_id = getattr(update, "update_id", None)
         if update_id is not None:
             self._handled_event(update_id).set()
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        return self.application.bot_data["dispatcher"]
+
+    async def delivered(self) -> None:
+        """Wait until the outbox has sent everything due (messages to many go through it)."""
+        await self.dispatcher.drained(within=HANDLING_TIMEOUT)
+
+    async def tick(self) -> dict[str, int]:
+        """Run the scheduled jobs now, as the APScheduler wake-up does, then deliver."""
+        report = await run_due(self.services)
+        await self.delivered()
+        return report
 
     async def push(self, update: dict) -> int:
         return self.api.push_update(update)

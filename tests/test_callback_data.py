@@ -19,6 +19,8 @@ def test_every_format_is_anchored_and_fits_telegrams_limit(fmt: cb.CallbackForma
         "id": "42",
         "status": "closed",
         "priority": "7",
+        "mode": "weekly",
+        "score": "4",
     }
     values = {name: value for name, value in examples.items() if "{" + name + "}" in fmt.template}
     if fmt is cb.CONCERN_CHANGE:

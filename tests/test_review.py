@@ -10,6 +10,7 @@ from bot.domain.priorities import add_priority
 from handlers import callback_data as cb
 from storage import audit
 from storage import concerns as concern_store
+from storage import outbox
 from tests.conftest import Person, World
 from tests.staffing import invite_code, join_as
 from tests.test_staff import KINGSMEAD, OLD_TOWN
@@ -33,7 +34,9 @@ async def _raise(
     return resident, match.group(0)
 
 
-def _to(world: World, person: Person, since: int) -> str:
+async def _to(world: World, person: Person, since: int) -> str:
+    """What the person was sent since `since`, once the outbox has delivered."""
+    await world.delivered()
     return "\n".join(
         c.text or "" for c in world.api.calls[since:] if c.chat_id == person.sim.chat_id
     )
@@ -59,11 +62,13 @@ async def test_team_reviews_the_queue_and_everyone_who_raised_it_is_told(world: 
     since = len(world.api.calls)
     await team.taps("Mark reviewed")
     for person in (raiser, neighbour):
-        assert f"Update on your concern {ref}: Reviewed by the panel." in _to(world, person, since)
+        assert f"Update on your concern {ref}: Reviewed by the panel." in await _to(
+            world, person, since
+        )
     since = len(world.api.calls)
     answered = await team.says(f"/respond {ref} We have asked for speed cameras.")
-    assert "Answer sent to 2 people." in answered.text
-    assert "We have asked for speed cameras." in _to(world, raiser, since)
+    assert "Answer on its way to 2 people." in answered.text
+    assert "We have asked for speed cameras." in await _to(world, raiser, since)
     mine = await raiser.says("/myconcerns")
     history = await raiser.taps(f"Open {ref}")
     assert "Answer: We have asked for speed cameras." in history.text
@@ -82,7 +87,7 @@ async def test_a_template_answer_is_two_taps(world: World) -> None:
     await team.presses(cb.STAFF_CONCERN.build(id=str(concern.id)))
     since = len(world.api.calls)
     await team.taps("Answer: Thank you.")
-    assert "We will add patrols on this road." in _to(world, raiser, since)
+    assert "We will add patrols on this road." in await _to(world, raiser, since)
 
 
 async def test_chair_links_a_concern_to_a_priority_and_posts_we_did(world: World) -> None:
@@ -98,13 +103,13 @@ async def test_chair_links_a_concern_to_a_priority_and_posts_we_did(world: World
     await chair.presses(cb.STAFF_CONCERN.build(id=str(concern.id)))
     since = len(world.api.calls)
     await chair.taps("Link to: Speeding on Mill Lane")
-    assert "Taken up as a priority" in _to(world, raiser, since)
+    assert "Taken up as a priority" in await _to(world, raiser, since)
     since = len(world.api.calls)
     posted = await chair.says(
         f"/wedid #{priority.id} {ref} Speed checks on three evenings; 14 drivers stopped."
     )
-    assert "1 residents who raised it were told" in posted.text
-    told = _to(world, raiser, since)
+    assert "On its way to 1 residents who raised it" in posted.text
+    told = await _to(world, raiser, since)
     assert "You said: Speeding on Mill Lane" in told and "14 drivers stopped" in told
     shown = await raiser.says("/priorities")
     assert "Latest action" in shown.text and "14 drivers stopped" in shown.text
@@ -190,8 +195,10 @@ async def test_chair_goes_from_invite_to_priorities_meeting_and_we_did_in_few_st
     assert "scheduled for Kingsmead" in scheduled
     priority_id = await world.db.fetchval("SELECT id FROM priorities WHERE title LIKE 'Speeding%'")
     since = len(world.api.calls)
-    assert "were told" in await step(f"/wedid #{priority_id} {ref} Speed checks on three evenings.")
-    assert "We did: Speed checks on three evenings." in _to(world, raiser, since)
+    assert "On its way to" in await step(
+        f"/wedid #{priority_id} {ref} Speed checks on three evenings."
+    )
+    assert "We did: Speed checks on three evenings." in await _to(world, raiser, since)
     meetings = await raiser.says("/meetings")
     assert "St Mark's Church Hall" in meetings.text
     assert steps < 25
@@ -224,5 +231,7 @@ async def test_a_resident_who_blocked_the_bot_does_not_stop_the_others_being_tol
     team = await join_as(world, KINGSMEAD, roles.Role.TEAM_MEMBER)
     since = len(world.api.calls)
     answered = await team.says(f"/respond {ref} Patrols booked for Friday and Saturday nights.")
-    assert "Answer sent to 1 people." in answered.text
-    assert "Patrols booked" in _to(world, neighbour, since)
+    assert "Answer on its way to 2 people." in answered.text
+    assert "Patrols booked" in await _to(world, neighbour, since)
+    rows = await outbox.rows_for_chat(world.db, raiser.sim.chat_id)
+    assert [r["state"] for r in rows] == ["blocked"]
