@@ -92,14 +92,24 @@ def render_stats(language: str, stats: Stats) -> Html:
         lines.append(t(language, "No concerns have been raised here yet."))
     lines.append("")
     if stats.satisfaction is None:
-        lines.append(t(language, "Satisfaction: no ratings yet."))
-    if stats.subscribers is None:
+        lines.append(t(language, "Satisfaction: no ratings in these weeks yet."))
+    else:
         lines.append(
             t(
                 language,
-                "Subscribers: not counted yet, as residents cannot subscribe to updates yet.",
+                "Satisfaction: {mean} out of 5, from {count} ratings.",
+                mean=f"{stats.satisfaction:.1f}",
+                count=stats.ratings,
             )
         )
+    lines.append(
+        t(
+            language,
+            "Subscribers: {instant} at once, {weekly} weekly.",
+            instant=stats.subscribers.get("instant", 0),
+            weekly=stats.subscribers.get("weekly", 0),
+        )
+    )
     return join(lines)
 
 

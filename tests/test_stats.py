@@ -138,8 +138,8 @@ async def test_panel_member_sees_their_wards_figures_and_a_weekly_chart(world: W
     assert "· Anti-social behaviour: 2" in text and "· Road safety: 1" in text
     assert "Median time to a first response: 1 day (3 of 4 answered)" in text
     assert "· Received: 2\n· Reviewed by the panel: 1\n· Action taken: 1" in text
-    assert "Satisfaction: no ratings yet." in text
-    assert "Subscribers: not counted yet" in text
+    assert "Satisfaction: no ratings in these weeks yet." in text
+    assert "Subscribers: 0 at once, 0 weekly." in text
     [(chart, caption)] = _uploads(reply, "sendPhoto")
     assert chart.content.startswith(b"\x89PNG\r\n\x1a\n") and chart["size"] > 5_000
     assert "Concerns by category, week by week" in caption

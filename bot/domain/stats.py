@@ -2,8 +2,8 @@
 
 Concerns by category week by week (drawn as a chart), the median time from a concern to
 its first response, concerns by status, and a CSV export of concerns and "you said, we
-did" entries for a date range, for the minutes. Satisfaction ratings and subscriptions
-are not collected yet, so they are reported as absent, never estimated.
+did" entries for a date range, for the minutes; the satisfaction figure (the mean of the
+1-5 follow-up ratings given in the period, with how many) and subscribers by mode.
 
 `figures` and `export` authorise first (`Action.VIEW_STATS`) and write the audit log (an
 export is data leaving the bot); `compute` and `build_export` are the same without the
@@ -18,7 +18,7 @@ import io
 import re
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from bot.clock import Clock, from_iso, to_iso
@@ -29,6 +29,7 @@ from bot.domain.directory import WardDirectory
 from bot.domain.errors import RuleError
 from bot.domain.roles import Action, NotAllowed
 from bot.i18n import N_, label
+from storage import ratings, subscriptions
 from storage import stats as stats_store
 from storage.concerns import STATUSES
 from storage.db import Database
@@ -63,9 +64,9 @@ class Stats:
     answered: int  # of those, with a response
     median_response: timedelta | None  # creation to first response, of the answered
     by_status: dict[str, int]  # all concerns now, all time, in status order
-    # Not collected yet: no ratings or subscriptions exist, so nothing is reported.
-    satisfaction: float | None = None
-    subscribers: int | None = None
+    satisfaction: float | None = None  # mean follow-up rating (1-5) in the period
+    ratings: int = 0  # how many ratings that mean is of
+    subscribers: dict[str, int] = field(default_factory=dict)  # instant / weekly
 
 
 @dataclass(frozen=True)
@@ -178,6 +179,9 @@ async def compute(
     end = _local_midnight(first_week + timedelta(weeks=weeks), tz)
     rows = await stats_store.concerns_created(db, scope.ward_codes, to_iso(start), to_iso(end))
     statuses = await stats_store.status_counts(db, scope.ward_codes)
+    satisfaction, rated = await ratings.satisfaction(
+        db, scope.ward_codes, to_iso(start), to_iso(end)
+    )
     return Stats(
         scope=scope,
         week_starts=tuple(first_week + timedelta(weeks=n) for n in range(weeks)),
@@ -186,6 +190,9 @@ async def compute(
         answered=sum(1 for r in rows if r.first_response_at is not None),
         median_response=median_response(rows),
         by_status={s: statuses[s] for s in STATUSES if statuses.get(s)},
+        satisfaction=satisfaction,
+        ratings=rated,
+        subscribers=await subscriptions.counts(db, scope.ward_codes),
     )
 
 
