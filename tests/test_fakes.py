@@ -6,9 +6,12 @@ If these pass, a failure in a bot test is about the bot, not about the stand-ins
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
+import aiohttp
 import geopy.adapters
 import geopy.exc
 import pytest
@@ -42,7 +45,7 @@ from telegram.ext import (
     filters,
 )
 
-from tests.fakes.bot_api import FakeBotAPI, parse_html
+from tests.fakes.bot_api import FakeBotAPI, TelegramLimits, parse_html
 from tests.fakes.nominatim import FakeNominatim
 from tests.fakes.users import SimUser
 
@@ -566,3 +569,298 @@ async def test_geopy_times_out_on_a_slow_nominatim(nominatim: FakeNominatim) -> 
     async with geocoder(nominatim, timeout=0.1) as geo:
         with pytest.raises(geopy.exc.GeocoderTimedOut):
             await geo.geocode("Mill Road Cambridge")
+
+
+# --- Bot API: Telegram's flood limits and the benchmark counters ---------------------------
+# Raw aiohttp POSTs (form fields, as PTB sends them) keep these fast and exact about timing.
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture
+async def limited() -> AsyncIterator[FakeBotAPI]:
+    server = FakeBotAPI(limits=TelegramLimits())
+    await server.start()
+    yield server
+    await server.stop()
+
+
+async def call_api(
+    http: aiohttp.ClientSession, api: FakeBotAPI, method: str, **params: Any
+) -> tuple[int, dict]:
+    """POST one Bot API call as form fields; (HTTP status, decoded answer)."""
+    form = {k: v if isinstance(v, str) else json.dumps(v) for k, v in params.items()}
+    async with http.post(f"{api.base_url}{FakeBotAPI.TOKEN}/{method}", data=form) as response:
+        return response.status, await response.json()
+
+
+async def send(
+    http: aiohttp.ClientSession, api: FakeBotAPI, chat_id: int, text: str = "hi"
+) -> tuple[int, dict]:
+    return await call_api(http, api, "sendMessage", chat_id=chat_id, text=text, parse_mode="HTML")
+
+
+async def fill_the_second(http: aiohttp.ClientSession, api: FakeBotAPI) -> dict:
+    """30 sends to 30 chats, then a 31st within the same second; the 31st's answer."""
+    started = time.monotonic()
+    for chat in range(1, 31):
+        assert (await send(http, api, chat))[0] == 200
+    status, body = await send(http, api, 31)
+    assert time.monotonic() - started < 1.0, "too slow to test the one-second window"
+    assert status == 429
+    return body
+
+
+async def test_the_31st_send_in_a_second_gets_429_with_retry_after(
+    http: aiohttp.ClientSession, limited: FakeBotAPI
+) -> None:
+    body = await fill_the_second(http, limited)
+
+    assert body == {
+        "ok": False,
+        "error_code": 429,
+        "description": "Too Many Requests: retry after 1",
+        "parameters": {"retry_after": 1},
+    }
+    assert limited.rejected_429 == 1
+    assert limited.violations == 0
+    assert (limited.calls[-1].method, limited.calls[-1].status) == ("sendMessage", 429)
+    assert limited.sent_total == 30
+    assert 31 not in limited.delivered
+
+
+async def test_calls_that_send_nothing_are_not_limited(
+    http: aiohttp.ClientSession, limited: FakeBotAPI
+) -> None:
+    await fill_the_second(http, limited)
+    for _ in range(5):
+        assert (await call_api(http, limited, "getMe"))[0] == 200
+        assert (await call_api(http, limited, "sendChatAction", chat_id=1, action="typing"))[
+            0
+        ] == 200
+    assert limited.violations == 0
+
+
+async def test_a_client_that_waits_retry_after_is_accepted(
+    http: aiohttp.ClientSession, limited: FakeBotAPI
+) -> None:
+    body = await fill_the_second(http, limited)
+    await asyncio.sleep(body["parameters"]["retry_after"])
+
+    assert (await send(http, limited, 31))[0] == 200
+    assert limited.violations == 0
+    assert limited.rejected_429 == 1
+    assert limited.max_sends_in_any_second() == 30
+
+
+async def test_a_client_that_ignores_retry_after_waits_twice_as_long(
+    http: aiohttp.ClientSession, limited: FakeBotAPI
+) -> None:
+    await fill_the_second(http, limited)
+
+    status, body = await send(http, limited, 32)  # to another chat: the limit is the bot's
+    assert status == 429
+    assert body["parameters"] == {"retry_after": 2}
+    assert body["description"] == "Too Many Requests: retry after 2"
+    assert limited.violations == 1
+    assert limited.rejected_429 == 2
+    status, body = await send(http, limited, 33)
+    assert (status, body["parameters"]["retry_after"], limited.violations) == (429, 4, 2)
+
+
+async def test_the_doubled_wait_is_capped_at_30_seconds(
+    http: aiohttp.ClientSession, limited: FakeBotAPI
+) -> None:
+    await fill_the_second(http, limited)
+    waits = [(await send(http, limited, 40))[1]["parameters"]["retry_after"] for _ in range(6)]
+    assert waits == [2, 4, 8, 16, 30, 30]
+    assert limited.violations == 6
+
+
+async def test_a_send_already_on_its_way_is_refused_without_a_penalty(
+    http: aiohttp.ClientSession, limited: FakeBotAPI
+) -> None:
+    limited.latency = 0.3  # all 32 reach the server before the 31st is answered 429
+    answers = await asyncio.gather(*(send(http, limited, chat) for chat in range(1, 33)))
+    limited.latency = 0.0
+
+    assert sorted(status for status, _ in answers) == [200] * 30 + [429] * 2
+    assert all(
+        body["parameters"] == {"retry_after": 1} for status, body in answers if status != 200
+    )
+    assert (limited.violations, limited.rejected_429) == (0, 2)
+    status, body = await send(http, limited, 33)  # sent after the 429 it got: ignores it
+    assert (status, body["parameters"], limited.violations) == (429, {"retry_after": 2}, 1)
+
+
+async def test_a_chat_gets_a_short_burst_then_429(
+    http: aiohttp.ClientSession, limited: FakeBotAPI
+) -> None:
+    for text in ("one", "two", "three"):
+        assert (await send(http, limited, RESIDENT, text))[0] == 200
+    status, body = await send(http, limited, RESIDENT, "four")
+    # Three sends may take up to three seconds at one a second: the wait told covers that.
+    assert (status, body["parameters"]) == (429, {"retry_after": 3})
+    edit = await call_api(
+        http, limited, "editMessageText", chat_id=RESIDENT, message_id=1, text="uno"
+    )
+    assert edit[0] == 429  # edits are sends too, and this one ignored the wait
+    assert limited.violations == 1
+    assert (await send(http, limited, RESIDENT + 1))[0] == 200  # other chats are not held
+    assert limited.delivered[RESIDENT] == 3
+
+
+async def test_a_chat_that_waits_out_its_burst_is_accepted(
+    http: aiohttp.ClientSession, limited: FakeBotAPI
+) -> None:
+    limited.limits = TelegramLimits(per_chat_per_second=3.0, per_chat_burst=3)  # 3 per second
+    for _ in range(3):
+        assert (await send(http, limited, RESIDENT))[0] == 200
+    status, body = await send(http, limited, RESIDENT)
+    assert (status, body["parameters"]) == (429, {"retry_after": 1})
+    await asyncio.sleep(1)
+    assert (await send(http, limited, RESIDENT))[0] == 200
+    assert (limited.violations, limited.rejected_429, limited.sent_total) == (0, 1, 4)
+
+
+async def test_limits_can_be_switched_off_and_on_while_serving(
+    http: aiohttp.ClientSession, api: FakeBotAPI
+) -> None:
+    for _ in range(5):
+        assert (await send(http, api, RESIDENT))[0] == 200  # no limits by default
+    api.limits = TelegramLimits()
+    assert (await send(http, api, RESIDENT + 1))[0] == 200
+    assert (await send(http, api, 7))[0] == 200
+    api.limits = TelegramLimits(overall_per_second=7)  # the 5 + 2 sends of this second count
+    assert (await send(http, api, 8))[0] == 429
+    api.limits = None
+    assert (await send(http, api, 8))[0] == 200
+    assert api.rejected_429 == 1
+
+
+async def test_max_sends_in_any_second_uses_a_sliding_window(
+    http: aiohttp.ClientSession, api: FakeBotAPI
+) -> None:
+    assert api.max_sends_in_any_second() == 0
+    for chat in range(4):
+        await send(http, api, chat)
+    await asyncio.sleep(0.6)
+    for chat in range(3):
+        await send(http, api, chat)
+    await asyncio.sleep(0.6)  # the first four are out of any second with the last two
+    for chat in range(2):
+        await send(http, api, chat)
+    await call_api(http, api, "getMe")  # not a send
+    await send(http, api, 1, "<b>unclosed")  # refused with 400: not accepted
+
+    assert api.max_sends_in_any_second() == 7
+    assert api.sent_total == 9
+
+
+def test_max_sends_in_any_second_counts_a_window_of_under_one_second() -> None:
+    api = FakeBotAPI()
+    api._send_times.extend([0.0, 0.5, 0.999, 1.0, 1.4, 1.5, 1.9, 3.0])
+    # (0.0, 1.0] excludes 0.0: 0.5..1.4 and 1.0..1.9 each hold 4; 0.5..1.5 holds 5.
+    assert api.max_sends_in_any_second() == 5
+
+
+async def test_without_record_only_the_counters_are_kept(http: aiohttp.ClientSession) -> None:
+    api = FakeBotAPI(record=False)
+    await api.start()
+    try:
+        ids = [
+            (await send(http, api, RESIDENT, f"n{i}"))[1]["result"]["message_id"] for i in range(3)
+        ]
+        await send(http, api, RESIDENT + 1)
+        status, _ = await send(http, api, RESIDENT, "<i>oops")
+        # A bot edits and replies to messages it sent: still accepted, though not kept.
+        async with telegram.Bot(FakeBotAPI.TOKEN, base_url=api.base_url) as bot:
+            edited = await bot.edit_message_text("n1, edited", RESIDENT, ids[1])
+            reply = await bot.send_message(RESIDENT, "re", reply_to_message_id=ids[0])
+            with pytest.raises(BadRequest, match="essage to edit not found"):
+                await bot.edit_message_text("never sent", RESIDENT, 99)
+    finally:
+        await api.stop()
+
+    assert ids == [1, 2, 3]
+    assert status == 400
+    assert edited.text == "n1, edited"  # type: ignore[union-attr]
+    assert reply.message_id == 4
+    assert api.delivered == {RESIDENT: 4, RESIDENT + 1: 1}
+    assert api.sent_total == 5
+    # Only failures of sendMessage are recorded (the bad HTML); the Bot's own calls are.
+    assert [(c.method, c.status) for c in api.calls if c.method == "sendMessage"] == [
+        ("sendMessage", 400)
+    ]
+    assert "editMessageText" in [c.method for c in api.calls]
+    assert [m["message_id"] for m in api.messages(RESIDENT)] == [2]  # only the edited one
+
+
+async def test_recording_keeps_calls_and_counts_delivered(
+    http: aiohttp.ClientSession, api: FakeBotAPI
+) -> None:
+    await send(http, api, RESIDENT)
+    await send(http, api, RESIDENT)
+    assert api.delivered == {RESIDENT: 2}
+    assert len(api.calls_to(RESIDENT, method="sendMessage")) == 2
+    assert len(api.messages(RESIDENT)) == 2
+
+
+async def test_stats_and_reset_over_http(http: aiohttp.ClientSession, limited: FakeBotAPI) -> None:
+    for chat in [5, 5, *range(6, 34)]:  # 30 sends, chat 5 twice
+        await send(http, limited, chat)
+    assert (await send(http, limited, 40))[0] == 429
+    assert (await send(http, limited, 40))[0] == 429  # a violation
+    root = limited.base_url.removesuffix("/bot")
+
+    async with http.get(f"{root}/stats") as response:
+        assert response.status == 200
+        stats = await response.json()
+    assert stats == limited.stats()
+    assert {k: stats[k] for k in ("sent_total", "rejected_429", "violations")} == {
+        "sent_total": 30,
+        "rejected_429": 2,
+        "violations": 1,
+    }
+    assert stats["max_sends_in_any_second"] == 30
+    assert (stats["duplicates"], stats["chats"]) == (1, 29)
+    assert stats["limits"] == {
+        "overall_per_second": 30,
+        "per_chat_per_second": 1.0,
+        "per_chat_burst": 3,
+        "retry_after": 1,
+    }
+
+    async with http.post(f"{root}/reset") as response:
+        assert response.status == 200
+    async with http.get(f"{root}/stats") as response:
+        stats = await response.json()
+    assert {k: v for k, v in stats.items() if k != "limits"} == dict.fromkeys(
+        (
+            "sent_total",
+            "rejected_429",
+            "violations",
+            "max_sends_in_any_second",
+            "duplicates",
+            "chats",
+            "sends_accepted",
+        ),
+        0,
+    )
+    assert limited.delivered == {}
+    assert (await send(http, limited, 5))[0] == 200  # the old penalty is forgotten too
+
+
+async def test_ptb_sees_the_limits_429_as_retry_after(
+    bot: telegram.Bot, api: FakeBotAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PTB_TIMEDELTA", "true")
+    api.limits = TelegramLimits(per_chat_burst=1)
+    await bot.send_message(RESIDENT, "one")
+    with pytest.raises(RetryAfter) as caught:
+        await bot.send_message(RESIDENT, "two")
+    assert caught.value.retry_after.total_seconds() == 1  # type: ignore[union-attr]

@@ -10,6 +10,13 @@ It is deliberately strict where Telegram is strict and bots commonly go wrong: H
 mode is parsed (unsupported or unbalanced tags give Telegram's 400), texts over 4,096
 characters, callback data over 64 bytes, edits that change nothing ("message is not
 modified"), answering a callback query twice, and sends to a chat that blocked the bot.
+
+With `limits=TelegramLimits()` it also enforces Telegram's flood limits on sending methods
+(30 messages a second overall, about one a second per chat with short bursts) and answers
+429 with retry_after, growing the penalty for a client that sends again before the wait it
+was told about is over. Counters (`sent_total`, `delivered`, `rejected_429`, `violations`,
+`max_sends_in_any_second()`) and GET /stats let a benchmark prove the bot kept to them;
+`record=False` keeps the per-call bookkeeping of sendMessage out of a 10,000-message run.
 """
 
 from __future__ import annotations
@@ -19,11 +26,13 @@ import copy
 import html
 import itertools
 import json
+import math
 import re
 import time
-from collections import deque
+from array import array
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from aiohttp import web
@@ -59,6 +68,42 @@ MAX_TEXT_LENGTH = 4096
 MAX_CAPTION_LENGTH = 1024
 MAX_CALLBACK_DATA_BYTES = 64
 MAX_POLL_WAIT = 1.0  # seconds; caps getUpdates' timeout so tests and shutdown stay fast
+
+# The calls Telegram's flood limits apply to: everything that puts or changes a message in
+# a chat. Reading (getUpdates, getMe), answerCallbackQuery and bot settings are not limited.
+SENDING_METHODS = frozenset(
+    {
+        "sendMessage",
+        "sendPhoto",
+        "sendDocument",
+        "sendLocation",
+        "sendPoll",
+        "editMessageText",
+        "editMessageCaption",
+        "editMessageReplyMarkup",
+        "copyMessage",
+        "forwardMessage",
+    }
+)
+MAX_RETRY_AFTER = 30  # seconds; the cap of the growing penalty for ignoring retry_after
+# A send this much before the told time still counts as waiting: asyncio timers and the
+# round trip make an honest client arrive a hair early or late, never a whole interval.
+RETRY_AFTER_TOLERANCE = 0.005
+
+
+@dataclass(frozen=True)
+class TelegramLimits:
+    """Telegram's flood limits for a bot, as the fake enforces them on sending methods."""
+
+    overall_per_second: int = 30  # accepted sends in any sliding second, all chats together
+    per_chat_per_second: float = 1.0  # the sustained rate one chat may receive
+    per_chat_burst: int = 3  # Telegram tolerates short bursts in a private chat
+    retry_after: int = 1  # seconds told in a 429 (more if the window needs longer to clear)
+
+    @property
+    def per_chat_window(self) -> float:
+        """Seconds in which a chat may receive at most `per_chat_burst` messages."""
+        return self.per_chat_burst / self.per_chat_per_second
 
 
 class ApiError(Exception):
@@ -148,6 +193,7 @@ _TAG_RE = re.compile(
 )
 _ATTR_RE = re.compile(r"([a-zA-Z-]+)(?:\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s>\"']+)))?")
 _ENTITY_RE = re.compile(r"&(#[0-9]+|#[xX][0-9a-fA-F]+|[a-zA-Z]+);")
+_MARKUP_RE = re.compile(r"[<&]")  # where a run of plain text ends
 _NAMED_ENTITIES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
 _TAG_ENTITY = {
     "b": "bold",
@@ -182,6 +228,15 @@ def parse_html(source: str) -> tuple[str, list[JsonDict]]:
     i = 0
     while i < len(source):
         ch = source[i]
+        if ch not in "<&":
+            # A run of plain text up to the next tag or entity, taken whole.
+            markup = _MARKUP_RE.search(source, i)
+            end = markup.start() if markup is not None else len(source)
+            run = source[i:end]
+            out.append(run)
+            pos16 += utf16_len(run)
+            i = end
+            continue
         if ch == "<":
             match = _TAG_RE.match(source, i)
             offset = len(source[:i].encode())
@@ -289,10 +344,29 @@ class FakeBotAPI:
         *,
         bot_username: str = "WardVoiceTestBot",
         clock: Callable[[], float] = time.time,
+        limits: TelegramLimits | None = None,
+        record: bool = True,
     ) -> None:
         self.bot_user: JsonDict = default_bot_user(self.TOKEN, bot_username)
         self.clock = clock
         self.calls: list[ApiCall] = []
+        # Flood limits on sending methods; None (the default) accepts any rate. Settable at
+        # any time, also while serving.
+        self.limits: TelegramLimits | None = limits
+        # False: successful sendMessage calls stay out of `calls` and their messages are not
+        # kept per chat (edits and replies to them are still accepted); only the counters.
+        self.record = record
+        self.delivered: Counter[int] = Counter()  # chat_id -> accepted sendMessage calls
+        self.sent_total = 0  # accepted sendMessage calls
+        self.rejected_429 = 0  # sends refused by `limits` (violations included)
+        self.violations = 0  # sends that came before a told retry_after was over
+        self._send_times = array("d")  # monotonic times of every accepted send, in order
+        self._recent_sends: deque[float] = deque()  # accepted sends of the last second
+        # Per chat, accepted sends within its burst window; kept only while limits are on.
+        self._chat_sends: dict[int, deque[float]] = {}
+        # Scope (a chat id, or None for the bot as a whole) -> the last 429 the limits gave
+        # for it: (when it was given, until when to wait, its retry_after).
+        self._told: dict[int | None, tuple[float, float, int]] = {}
         self.confirmed_offset = 0
         self.latency = 0.0
         self.blocked_chats: set[int] = set()
@@ -359,6 +433,8 @@ class FakeBotAPI:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
         app.router.add_get("/file/bot{token}/{path:.+}", self._download)
+        app.router.add_get("/stats", self._stats_route)
+        app.router.add_post("/reset", self._reset_route)
         self._closing = False
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
         await self._runner.setup()
@@ -482,6 +558,117 @@ class FakeBotAPI:
             _Failure(status, description, retry_after, times)
         )
 
+    # --- flood limits and counters -----------------------------------------------------
+
+    def max_sends_in_any_second(self) -> int:
+        """The most accepted sends (all sending methods) in any sliding 1.0 s window."""
+        times = self._send_times
+        best = first = 0
+        for last, at in enumerate(times):
+            while at - times[first] >= 1.0:
+                first += 1
+            best = max(best, last - first + 1)
+        return best
+
+    def stats(self) -> JsonDict:
+        """The counters a benchmark reads (GET /stats serves this as JSON)."""
+        return {
+            "sent_total": self.sent_total,
+            "rejected_429": self.rejected_429,
+            "violations": self.violations,
+            "max_sends_in_any_second": self.max_sends_in_any_second(),
+            "duplicates": sum(1 for n in self.delivered.values() if n > 1),
+            "chats": len(self.delivered),
+            "sends_accepted": len(self._send_times),  # all sending methods, edits included
+            "limits": None if self.limits is None else asdict(self.limits),
+        }
+
+    def reset_counters(self) -> None:
+        """Zero the counters and forget the limits' windows and penalties (POST /reset).
+
+        Calls, messages and chats stay as they are.
+        """
+        self.delivered.clear()
+        self.sent_total = self.rejected_429 = self.violations = 0
+        del self._send_times[:]
+        self._recent_sends.clear()
+        self._chat_sends.clear()
+        self._told.clear()
+
+    def _check_limits(
+        self, limits: TelegramLimits, chat_id: int | None, arrived: float, now: float
+    ) -> None:
+        """Raise Telegram's 429 if a send now would break the limits; accept nothing yet.
+
+        `arrived` is when the request reached the server (before any `latency`), `now` when
+        it is handled. The windows are the sliding second for the bot as a whole and
+        `per_chat_window` for the chat; a 429 scopes its wait to the limit that was hit.
+        """
+        for scope in (None, chat_id) if chat_id is not None else (None,):
+            told = self._told.get(scope)
+            if told is None:
+                continue
+            given, until, retry_after = told
+            if given <= arrived < until - RETRY_AFTER_TOLERANCE:
+                # Sent during a wait it had been told about: Telegram doubles the wait.
+                self.violations += 1
+                self._refuse(scope, now, min(retry_after * 2, MAX_RETRY_AFTER))
+            if arrived < given and now < until:
+                # On its way before the 429 was given: refused, but it ignored nothing.
+                self._refuse(scope, now, max(math.ceil(until - now), 1), keep=True)
+        recent = self._recent_sends
+        while recent and recent[0] <= now - 1.0:
+            recent.popleft()
+        if len(recent) >= limits.overall_per_second:
+            oldest = recent[-limits.overall_per_second]
+            self._refuse(None, now, self._retry_after(limits, oldest + 1.0 - now))
+        if chat_id is None:
+            return
+        window = limits.per_chat_window
+        sends = self._chat_sends.get(chat_id)
+        if sends is None:
+            return
+        while sends and sends[0] <= now - window:
+            sends.popleft()
+        if len(sends) >= limits.per_chat_burst:
+            oldest = sends[-limits.per_chat_burst]
+            self._refuse(chat_id, now, self._retry_after(limits, oldest + window - now))
+
+    @staticmethod
+    def _retry_after(limits: TelegramLimits, needed: float) -> int:
+        """The configured wait, or longer if the window needs longer to admit a send."""
+        return min(max(limits.retry_after, math.ceil(needed)), MAX_RETRY_AFTER)
+
+    def _refuse(
+        self, scope: int | None, now: float, retry_after: int, *, keep: bool = False
+    ) -> None:
+        """Answer 429; unless `keep`, it is the wait a later send is judged against."""
+        if not keep:
+            self._told[scope] = (now, now + retry_after, retry_after)
+        self.rejected_429 += 1
+        raise ApiError(
+            429, f"Too Many Requests: retry after {retry_after}", retry_after=retry_after
+        )
+
+    def _accept_send(self, method: str, chat_id: int | None, now: float) -> None:
+        self._send_times.append(now)
+        recent = self._recent_sends
+        recent.append(now)
+        while recent[0] <= now - 1.0:
+            recent.popleft()
+        if self.limits is not None and chat_id is not None:
+            self._chat_sends.setdefault(chat_id, deque()).append(now)
+        if method == "sendMessage" and chat_id is not None:
+            self.delivered[chat_id] += 1
+            self.sent_total += 1
+
+    async def _stats_route(self, request: web.Request) -> web.Response:
+        return web.json_response(self.stats())
+
+    async def _reset_route(self, request: web.Request) -> web.Response:
+        self.reset_counters()
+        return web.json_response({"ok": True})
+
     # --- HTTP plumbing ------------------------------------------------------------------
 
     async def _handle(self, request: web.Request) -> web.Response:
@@ -493,19 +680,34 @@ class FakeBotAPI:
             error = ApiError(404, "Not Found: method not found")
             return _json(error.body(), 404)
         call = ApiCall(method=method, params=params, at=time.monotonic())
-        if method != "getUpdates":
+        # Without record, a sendMessage call is kept only if it fails (see below).
+        recorded = method != "getUpdates" and (self.record or method != "sendMessage")
+        if recorded:
             self.calls.append(call)
-            if self.latency > 0:
-                await asyncio.sleep(self.latency)
+        if method != "getUpdates" and self.latency > 0:
+            await asyncio.sleep(self.latency)
+        sending = method in SENDING_METHODS
+        chat_id = params.get("chat_id") if sending else None
+        if not isinstance(chat_id, int):
+            chat_id = None
         try:
+            now = time.monotonic()
+            limits = self.limits
+            if sending and limits is not None:
+                self._check_limits(limits, chat_id, call.at, now)
             self._inject_failure(method)
             result = await self._handlers[method](params)
         except ApiError as error:
             call.status, call.description = error.status, error.description
+            if not recorded and method != "getUpdates":
+                self.calls.append(call)
             self._pulse_calls()
             return _json(error.body(), error.status)
+        if sending:
+            self._accept_send(method, chat_id, now)
         call.status = 200
-        self._pulse_calls()
+        if recorded:
+            self._pulse_calls()
         return _json({"ok": True, "result": result}, 200)
 
     async def _download(self, request: web.Request) -> web.Response:
@@ -723,7 +925,19 @@ class FakeBotAPI:
                 return original
         if isinstance(reply, dict) and reply.get("allow_sending_without_reply"):
             return None
+        if self._unrecorded(chat_id, message_id):
+            return None  # sent with record=False: it exists, its content is not known
         raise bad_request("message to be replied not found")
+
+    def _unrecorded(self, chat_id: int, message_id: Any) -> bool:
+        """A message the bot did send but record=False did not keep."""
+        return (
+            not self.record
+            and isinstance(message_id, int)
+            and 1 <= message_id < self._next_message_id.get(chat_id, 1)
+            and message_id not in self._messages.get(chat_id, {})
+            and message_id not in self._incoming.get(chat_id, {})
+        )
 
     def _apply_markup(self, chat_id: int, message: JsonDict, markup: Any) -> None:
         """Inline keyboards live on the message; reply keyboards on the chat."""
@@ -780,6 +994,8 @@ class FakeBotAPI:
         formatted = self._formatted(params, "text", MAX_TEXT_LENGTH, required=True)
         message = self._new_message(chat_id, params)
         self._put_text(message, "text", formatted)
+        if not self.record:
+            return message  # not kept, so nobody else holds it: no copy needed
         return self._store(chat_id, message)
 
     def _file(self, kind: str, value: Any) -> tuple[str, str, int]:
@@ -911,6 +1127,14 @@ class FakeBotAPI:
             return None
         chat_id = self._target_chat(params)
         message = self._messages.get(chat_id, {}).get(params.get("message_id"))  # type: ignore[arg-type]
+        if message is None and self._unrecorded(chat_id, params.get("message_id")):
+            # Sent with record=False: edit a stand-in text message; it is kept from now on,
+            # and "not modified" can only be told from the second edit on.
+            message = self._new_message(chat_id, {})
+            self._next_message_id[chat_id] -= 1
+            message["message_id"] = params["message_id"]
+            message["text"] = "\u200b"  # unknown content; differs from any real edit
+            self._messages.setdefault(chat_id, {})[params["message_id"]] = message
         if message is None:
             if params.get("message_id") in self._incoming.get(chat_id, {}):
                 raise bad_request("message can't be edited")
