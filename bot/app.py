@@ -10,6 +10,7 @@ from telegram.ext import Application, ApplicationBuilder, Defaults
 
 import handlers
 from bot.flood import FloodGate
+from bot.http import AiohttpRequest
 from bot.i18n import normalise_language, t
 from bot.pacing import PacedRateLimiter
 from bot.persistence import DraftPersistence
@@ -51,6 +52,10 @@ def build_application(services: Services) -> Application:  # type: ignore[type-a
         # One send budget at `max_send_rate` for replies and the outbox, replies first
         # (bot/pacing.py says why this is not AIORateLimiter).
         .rate_limiter(PacedRateLimiter(settings.max_send_rate, max_retries=3))
+        # aiohttp instead of httpx: about 0.2 ms of CPU a call instead of 1.5-3 ms, so the
+        # outbox can send over 1,000 a second when Telegram's limits allow (FIELD-NOTES).
+        .request(AiohttpRequest(connection_pool_size=max(64, settings.send_concurrency * 2)))
+        .get_updates_request(AiohttpRequest(connection_pool_size=1))
     )
     if settings.api_base_url:
         builder = builder.base_url(settings.api_base_url)
