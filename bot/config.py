@@ -157,4 +157,5 @@ def load_settings(
             number("WARDVOICE_OUTBOX_RETENTION_DAYS", Settings.outbox_retention_days)
         ),
         send_concurrency=int(number("WARDVOICE_SEND_CONCURRENCY", Settings.send_concurrency)),
+        send_attempts=int(number("WARDVOICE_SEND_ATTEMPTS", Settings.send_attempts)),
     )
