@@ -52,6 +52,7 @@ STAFF_COMMANDS: list[tuple[str, str]] = [
     ("respond", N_("Answer a concern: WV-XXXXX your answer")),
     ("template", N_("Save an answer template: CATEGORY STATUS text")),
     ("wedid", N_("You said, we did: [#priority] [WV-…] what was done")),
+    ("broadcast", N_("News to your ward's subscribers: /broadcast your message")),
     ("meeting", N_("Schedule a meeting: DATE TIME | venue | open/closed | link")),
     ("cancelmeeting", N_("Cancel a meeting: ID")),
     ("stats", N_("Figures and a chart for your ward (or: /stats borough)")),
