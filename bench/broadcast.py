@@ -175,6 +175,10 @@ async def broadcast_run(
         "pace": rate,
         "seconds": round(elapsed, 2),
         "per_second": round(served["sent_total"] / elapsed, 1),
+        # As Telegram would see it: from the first message to the last.
+        "sustained_per_second": round((served["sends_accepted"] - 1) / served["span_seconds"], 1)
+        if served["span_seconds"]
+        else None,
         "sent_rows": counts.sent,
         "failed_rows": counts.failed,
         "retry_after_seen_by_bot": dispatcher.stats.retry_after,
@@ -285,7 +289,8 @@ def report(result: dict[str, Any]) -> None:
     else:
         print(
             f"{result['run']}: {result['recipients']:,} in {result['seconds']} s = "
-            f"{result['per_second']:,} msg/s; 429s {result['rejected_429']} "
+            f"{result['per_second']:,} msg/s ({result['sustained_per_second']:,} sustained, first "
+            f"to last message); 429s {result['rejected_429']} "
             f"(violations {result['violations']}), most in one second "
             f"{result['max_in_any_second']}; duplicates {result['duplicates']}, "
             f"misses {result['misses']}, failed {result['failed_rows']}"

@@ -32,7 +32,6 @@ from handlers.common import (
     services,
 )
 from handlers.working_ward import working_ward
-from storage.outbox import Counts
 
 ALREADY = N_("This broadcast was already sent or cancelled.")
 
@@ -103,19 +102,31 @@ async def broadcast_command(update: Update, context: Context) -> None:
 
 
 async def _own_draft(update: Update, context: Context, item_id: int):  # type: ignore[no-untyped-def]
-    """The draft, if it exists, is this sender's, and they may still broadcast to its ward."""
+    """The draft, if it exists, may still be sent by this user: the role for its ward is
+    checked (and a refusal audited) first, then that it is their own draft."""
     svc = services(context)
     resident = await resident_of(update, context)
     item = await broadcasts.draft(svc.db, item_id)
-    if item is None or item.ward_code is None or item.created_by != roles.actor(resident.user_id):
+    if item is None or item.ward_code is None:
         await answer(update, label(resident.language, "This button is no longer valid."))
         return None
-    if not await allowed(update, context, Action.BROADCAST, item.ward_code, target=f"bc:{item_id}"):
+    target = f"bc:{item_id}"
+    if not await allowed(update, context, Action.BROADCAST, item.ward_code, target=target):
+        return None
+    if item.created_by != roles.actor(resident.user_id):
+        await audit_action(
+            context,
+            resident.user_id,
+            "broadcast",
+            item.ward_code,
+            target=target,
+            detail="not their draft",
+            refused=True,
+        )
+        await answer(update, label(resident.language, "This button is no longer valid."))
         return None
     if item.state != "draft":
-        await answer(
-            update, label(resident.language, "This broadcast was already sent or cancelled.")
-        )
+        await answer(update, label(resident.language, ALREADY))
         return None
     return item
 
@@ -139,12 +150,13 @@ async def send_pressed(update: Update, context: Context) -> None:
         language=resident.language,
     )
     if total is None:
-        await answer(
-            update, label(resident.language, "This broadcast was already sent or cancelled.")
-        )
+        await answer(update, label(resident.language, ALREADY))
         return
-    svc.outbox_bell.ring()
     await answer(update, label(resident.language, "Sending."))
+    # The preview becomes the live count; the dispatcher makes every edit of it, in order,
+    # so this first "0 of N" can never land on top of a later count.
+    await context.bot_data["dispatcher"].show_progress([item.id])
+    svc.outbox_bell.ring()
     await audit_action(
         context,
         resident.user_id,
@@ -152,10 +164,6 @@ async def send_pressed(update: Update, context: Context) -> None:
         item.ward_code,
         target=f"bc:{item.id}",
         detail=f"{total} recipients",
-    )
-    await edit_quietly(
-        update,
-        broadcasts.progress_text(resident.language, Counts(total=total), final=total == 0),
     )
 
 

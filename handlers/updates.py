@@ -132,4 +132,6 @@ async def member_changed(update: Update, context: Context) -> None:
         return
     if change.new_chat_member.status == ChatMember.BANNED:
         svc = services(context)
-        await updates.blocked_the_bot(svc.db, svc.clock, change.chat.id)
+        finished = await updates.blocked_the_bot(svc.db, svc.clock, change.chat.id)
+        if finished:  # their row was a broadcast's last: its sender sees the final count
+            await context.bot_data["dispatcher"].show_progress(finished)

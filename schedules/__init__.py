@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from telegram.ext import Application, ContextTypes
@@ -63,10 +64,13 @@ def install_schedules(application: Application[Any, Any, Any, Any, Any, Any]) ->
     every `schedule_interval` seconds."""
     services: Services = application.bot_data["services"]
     assert application.job_queue is not None, "install python-telegram-bot[job-queue]"
-    application.job_queue.run_repeating(
+    job = application.job_queue.run_repeating(
         _wake,
         interval=services.settings.schedule_interval,
         first=0,
         name="schedules",
         job_kwargs={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
     )
+    # APScheduler puts an interval job's first run one interval after a start time that
+    # has passed by the time the job is added (first=0 always has): wake it now.
+    job.job.modify(next_run_time=datetime.now(UTC))

@@ -84,7 +84,7 @@ async def run(services: Services) -> int:
         if not subscribers:
             continue
         entries = await store.outcomes_after(
-            db, ward_code, min(s.digest_after for s in subscribers)
+            db, ward_code, min(s.digest_after for s in subscribers), slot
         )
         ward = services.wards.ward(ward_code)
         ward_name = ward.name if ward is not None else ward_code

@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -88,6 +89,9 @@ class Dispatcher:
         self._loop_task: asyncio.Task[None] | None = None
         self._writer_task: asyncio.Task[None] | None = None
         self._last_progress: dict[int, float] = {}
+        self._progress_locks: dict[int, asyncio.Lock] = {}
+        self._looks = 0  # how many times the loop has looked at the outbox
+        self._idle_look = -1  # the look that last found nothing to do
         self._idle = asyncio.Event()
         self._recording = False
 
@@ -123,12 +127,31 @@ class Dispatcher:
 
     async def drained(self, within: float = 60.0) -> None:
         """Wait until nothing is due now and nothing is in flight (for tests and benches)."""
+        try:
+            await self._drain(within)
+        except TimeoutError as error:
+            loop_task = self._loop_task
+            raise TimeoutError(
+                f"outbox not drained within {within} s: {len(self._inflight)} in flight, "
+                f"{len(self._results)} results waiting, recording={self._recording}, "
+                f"looks={self._looks}, idle_look={self._idle_look}, "
+                f"loop done={loop_task is not None and loop_task.done()}, "
+                f"writer done={self._writer_task is not None and self._writer_task.done()}"
+            ) from error
+
+    async def _drain(self, within: float) -> None:
+        # Only a look that began after this call counts: an earlier one may have read the
+        # outbox before the rows the caller is waiting for were queued. (Read once: read
+        # again each round, it would always name the look in progress, which the ring
+        # below keeps restarting: a livelock.)
+        after = self._looks
         async with asyncio.timeout(within):
             while True:
                 self._idle.clear()
                 self.services.outbox_bell.ring()
                 await self._idle.wait()
-                if not self._inflight and not self._results and not self._recording:
+                idle = not self._inflight and not self._results and not self._recording
+                if idle and self._idle_look > after:
                     return
 
     # --- claiming -----------------------------------------------------------------------
@@ -143,6 +166,8 @@ class Dispatcher:
                 await self._slot_free.wait()
                 continue
             bell.clear()
+            self._looks += 1
+            look = self._looks
             try:
                 rows = await outbox.claim(db, to_iso(self.services.clock.now()), free)
             except Exception:
@@ -150,6 +175,7 @@ class Dispatcher:
                 rows = []
             if not rows:
                 if not self._inflight and not self._results and not self._recording:
+                    self._idle_look = look
                     self._idle.set()
                 await bell.wait(IDLE_LOOK)
                 continue
@@ -270,20 +296,40 @@ class Dispatcher:
         for item_id in finished:
             self._items.pop(item_id, None)
             self._last_progress.pop(item_id, None)
+            self._progress_locks.pop(item_id, None)
         if any(r.outcome in ("later", "retry") for r in batch):
             self.services.outbox_bell.ring()
 
+    async def show_progress(self, item_ids: Iterable[int]) -> None:
+        """Show items' counts now (the Send button; a block notice that finished one)."""
+        wanted = set(item_ids)
+        await self._load_items(wanted)
+        for item_id in sorted(wanted):
+            await self._progress(item_id, final=True)
+
     async def _progress(self, item_id: int, *, final: bool) -> None:
-        """Edit a broadcast's progress message now and then, and once at the end."""
-        item = self._items.get(item_id)
+        """Edit a broadcast's progress message now and then, and once at the end.
+
+        Each edit shows the counts read under a per-item lock, and edits go out in the
+        order they were read: whoever edits last shows the latest state, so a slow
+        handler's "0 of N" can never land on top of the final count.
+        """
+        item = self._items.get(item_id) or await outbox.item(self.services.db, item_id)
         if item is None or item.progress_chat is None or item.progress_message is None:
             return
         now = time.monotonic()
         if not final and now - self._last_progress.get(item_id, 0.0) < PROGRESS_EVERY:
             return
         self._last_progress[item_id] = now
+        lock = self._progress_locks.setdefault(item_id, asyncio.Lock())
+        async with lock:
+            await self._edit_progress(item)
+
+    async def _edit_progress(self, item: Item) -> None:
+        assert item.progress_chat is not None and item.progress_message is not None
+        item_id = item.id
         counts = await outbox.counts(self.services.db, item_id)
-        text = progress_text(item.progress_language or "en", counts, final=final)
+        text = progress_text(item.progress_language or "en", counts, final=counts.finished)
         try:
             await self.bot.edit_message_text(
                 text, chat_id=item.progress_chat, message_id=item.progress_message

@@ -1,7 +1,8 @@
 """Retention: personal data past its period is removed (once a day is enough).
 
-- people who have not used the bot for `retention_days` and hold no role: their account
-  goes; their concerns stay as anonymous items, their ratings keep only the score;
+- people who have not used the bot for `retention_days`, hold no role and no longer
+  receive updates: their account goes; their concerns stay as anonymous items, their
+  ratings keep only the score;
 - photos of concerns closed more than `retention_days` ago;
 - audit entries older than `retention_days`;
 - finished outbox items (who was sent what) after `outbox_retention_days`.

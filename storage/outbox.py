@@ -400,8 +400,9 @@ async def _finish(conn: aiosqlite.Connection, item_ids: Sequence[int], now: str)
     return done
 
 
-async def unreachable(db: Database, chat_id: int, now: str) -> None:
-    """Telegram told us (my_chat_member: kicked) this person blocked the bot."""
+async def unreachable(db: Database, chat_id: int, now: str) -> list[int]:
+    """Telegram told us (my_chat_member: kicked) this person blocked the bot; returns the
+    items that dropping their rows has finished."""
     async with db.transaction() as conn:
         item_ids = [
             int(r[0])
@@ -411,7 +412,7 @@ async def unreachable(db: Database, chat_id: int, now: str) -> None:
             )
         ]
         await _drop_pending_for(conn, [chat_id], now)
-        await _finish(conn, item_ids, now)
+        return await _finish(conn, item_ids, now)
 
 
 async def counts(db: Database, item_id: int) -> Counts:

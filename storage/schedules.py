@@ -41,11 +41,13 @@ async def set_mark(db: Database, job: str, scope: str, done_until: str) -> None:
 # --- weekly digest --------------------------------------------------------------------
 
 
-async def outcomes_after(db: Database, ward_code: str, after_id: int) -> list[Outcome]:
+async def outcomes_after(db: Database, ward_code: str, after_id: int, until: str) -> list[Outcome]:
+    """A ward's entries after a subscriber's watermark, recorded up to the digest's slot
+    (later ones wait for the next digest)."""
     rows = await db.fetchall(
         "SELECT id, ward_code, priority_id, you_said, we_did, action_date FROM outcomes "
-        "WHERE ward_code = ? AND id > ? ORDER BY id",
-        (ward_code, after_id),
+        "WHERE ward_code = ? AND id > ? AND created_at <= ? ORDER BY id",
+        (ward_code, after_id, until),
     )
     return [Outcome(int(r[0]), r[1], r[2], r[3], r[4], r[5]) for r in rows]
 
@@ -177,6 +179,9 @@ class Removed:
 async def remove_inactive(db: Database, inactive_since: str, now: str) -> int:
     """People inactive since `inactive_since` (and holding no role) are removed.
 
+    Someone who still receives updates is using the service even if they never write:
+    they are kept while subscribed and reachable.
+
     Their concerns stay as anonymous items (raised_by is set NULL by the foreign key),
     their "me too"s and drafts go with them, their ratings keep the score but lose the
     person, and no outbox row names them any more.
@@ -187,6 +192,7 @@ async def remove_inactive(db: Database, inactive_since: str, now: str) -> int:
             for r in await conn.execute_fetchall(
                 "SELECT user_id FROM residents WHERE "
                 "COALESCE(last_seen_at, updated_at, created_at) < ? "
+                "AND (updates = 'off' OR unreachable_at IS NOT NULL) "
                 "AND user_id NOT IN (SELECT user_id FROM roles) "
                 "AND user_id NOT IN (SELECT user_id FROM admins)",
                 (inactive_since,),

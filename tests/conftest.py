@@ -289,8 +289,7 @@ async def make_world(
             api_file_url=fake_api.base_file_url,
             db_path=db_path,
             geocoder=f"nominatim:domain={fake_nominatim.domain},scheme=http,min_delay=0",
-            max_send_rate=10_000,
-            **overrides,
+            **{"max_send_rate": 10_000, **overrides},
         )
         clock = FakeClock()
         services = await open_services(settings, clock)

@@ -848,6 +848,7 @@ async def test_stats_and_reset_over_http(http: aiohttp.ClientSession, limited: F
             "duplicates",
             "chats",
             "sends_accepted",
+            "span_seconds",
         ),
         0,
     )

@@ -8,9 +8,8 @@ import re
 from bot.domain import roles
 from bot.domain.priorities import add_priority
 from handlers import callback_data as cb
-from storage import audit
+from storage import audit, outbox
 from storage import concerns as concern_store
-from storage import outbox
 from tests.conftest import Person, World
 from tests.staffing import invite_code, join_as
 from tests.test_staff import KINGSMEAD, OLD_TOWN

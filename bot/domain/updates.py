@@ -34,6 +34,7 @@ async def should_ask(db: Database, clock: Clock, user_id: int) -> bool:
     return True
 
 
-async def blocked_the_bot(db: Database, clock: Clock, user_id: int) -> None:
-    """Stop every update and drop what was waiting for them (Telegram: final)."""
-    await outbox.unreachable(db, user_id, to_iso(clock.now()))
+async def blocked_the_bot(db: Database, clock: Clock, user_id: int) -> list[int]:
+    """Stop every update and drop what was waiting for them (Telegram: final); returns the
+    outbox items that has finished."""
+    return await outbox.unreachable(db, user_id, to_iso(clock.now()))

@@ -580,6 +580,10 @@ class FakeBotAPI:
             "duplicates": sum(1 for n in self.delivered.values() if n > 1),
             "chats": len(self.delivered),
             "sends_accepted": len(self._send_times),  # all sending methods, edits included
+            # From the first accepted send to the last: the sustained rate's denominator.
+            "span_seconds": (
+                self._send_times[-1] - self._send_times[0] if len(self._send_times) > 1 else 0.0
+            ),
             "limits": None if self.limits is None else asdict(self.limits),
         }
 
