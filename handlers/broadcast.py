@@ -50,13 +50,12 @@ async def broadcast_command(update: Update, context: Context) -> None:
     ward_code = await working_ward(context, resident)
     if not await allowed(update, context, Action.BROADCAST, ward_code):
         return
-    ward = svc.wards.ward(ward_code)
     try:
         draft = await broadcasts.compose(
             svc.db,
             svc.clock,
             ward_code,
-            ward.name if ward is not None else ward_code,
+            svc.wards.name_of(ward_code),
             _text_after_command(update),
             by=roles.actor(resident.user_id),
             language=language,

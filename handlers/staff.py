@@ -174,7 +174,7 @@ async def _choose_ward(update: Update, context: Context, language: str, wards: l
     rows = [
         [
             InlineKeyboardButton(
-                directory.ward(code).name if directory.ward(code) else code,  # type: ignore[union-attr]
+                directory.name_of(code),
                 callback_data=cb.STAFF_WARD.build(code=code),
             )
         ]
@@ -494,7 +494,7 @@ async def invite_command(update: Update, context: Context) -> None:
                     language,
                     "Invite code for a {role} of {ward}: <code>{code}</code>",
                     role=t(language, roles.ROLE_LABELS[roles.Role(invite.role)]),
-                    ward=svc.wards.ward(ward_code).name if svc.wards.ward(ward_code) else ward_code,
+                    ward=svc.wards.name_of(ward_code),
                     code=invite.code,
                 ),
                 t(

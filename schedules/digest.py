@@ -86,8 +86,7 @@ async def run(services: Services) -> int:
         entries = await store.outcomes_after(
             db, ward_code, min(s.digest_after for s in subscribers), slot
         )
-        ward = services.wards.ward(ward_code)
-        ward_name = ward.name if ward is not None else ward_code
+        ward_name = services.wards.name_of(ward_code)
         recipients: list[Recipient] = []
         covered: list[tuple[int, int]] = []
         for subscriber in subscribers:

@@ -66,8 +66,7 @@ async def run(services: Services) -> int:
         overdue = int(age / period)
         key = f"nudge:{ward_code}:{reviewed_at}:{overdue}"
         people = await store.staff_of(db, ward_code, PANEL_ROLES)
-        ward = services.wards.ward(ward_code)
-        ward_name = ward.name if ward is not None else ward_code
+        ward_name = services.wards.name_of(ward_code)
         queued += await notices.notify(
             db,
             services.clock,

@@ -38,8 +38,7 @@ async def run(services: Services) -> int:
         people = await store.staff_of(db, due.ward_code, STAFF_ROLES)
         if due.open_to_public:
             people += [s.user_id for s in await subscriptions.of_ward(db, due.ward_code)]
-        ward = services.wards.ward(due.ward_code)
-        ward_name = ward.name if ward is not None else due.ward_code
+        ward_name = services.wards.name_of(due.ward_code)
 
         def text(language: str, meeting=meeting, ward_name=ward_name) -> Html:  # type: ignore[no-untyped-def]
             return join(

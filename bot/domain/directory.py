@@ -45,6 +45,11 @@ class WardDirectory:
     def ward(self, code: str) -> Ward | None:
         return self.index.ward(code)
 
+    def name_of(self, code: str) -> str:
+        """A ward's name, or its code when the boundaries no longer have it."""
+        ward = self.index.ward(code)
+        return ward.name if ward is not None else code
+
     def locate(self, lat: float, lon: float) -> Placement | None:
         return self.index.locate(lat, lon)
 

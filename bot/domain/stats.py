@@ -247,11 +247,6 @@ def _csv(header: Sequence[str], rows: Sequence[Sequence[object]]) -> bytes:
     return buffer.getvalue().encode("utf-8-sig")
 
 
-def _ward_name(directory: WardDirectory, code: str) -> str:
-    ward = directory.ward(code)
-    return ward.name if ward else code
-
-
 def _local(moment: str, tz: tzinfo) -> str:
     return from_iso(moment).astimezone(tz).strftime("%Y-%m-%d %H:%M")
 
@@ -281,7 +276,7 @@ def concerns_csv(
             [
                 r.ref,
                 r.ward_code,
-                _ward_name(directory, r.ward_code),
+                directory.name_of(r.ward_code),
                 label(language, CATEGORIES.get(r.category, r.category)),
                 label(language, STATUS_LABELS.get(r.status, r.status)),
                 _local(r.created_at, tz),
@@ -300,7 +295,7 @@ def outcomes_csv(rows: Sequence[OutcomeFigure], directory: WardDirectory) -> byt
             [
                 r.action_date,
                 r.ward_code,
-                _ward_name(directory, r.ward_code),
+                directory.name_of(r.ward_code),
                 r.priority_title or "",
                 r.you_said,
                 r.we_did,
