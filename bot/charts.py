@@ -63,3 +63,51 @@ def _palette(count: int) -> list[tuple[float, ...]]:
 
     cmap = colormaps["tab10" if count <= 10 else "tab20"]
     return [tuple(cmap(i % cmap.N)) for i in range(count)]
+
+
+def vote_results_png(
+    titles: Sequence[str],
+    counts: Sequence[int],
+    winners: Sequence[bool],
+    *,
+    title: str,
+    x_label: str,
+    legend_won: str,
+    legend_other: str,
+) -> bytes:
+    """One horizontal bar per agenda item, most votes at the top, winners in colour.
+
+    CPU-bound: call through `asyncio.to_thread` from async code.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import MaxNLocator
+
+    height = 1.2 + 0.45 * max(len(titles), 2)
+    figure = Figure(figsize=(8, height), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    won, other = "#1b7f3b", "#9aa5b1"  # green for the agenda, grey for the rest
+    positions = list(range(len(titles)))[::-1]  # the first item at the top
+    colours = [won if w else other for w in winners]
+    bars = axes.barh(positions, counts, color=colours, height=0.6)
+    axes.bar_label(bars, labels=[str(c) for c in counts], padding=3)
+    axes.set_yticks(positions, [_plain(text) for text in titles])
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_xlim(0, max([*counts, 1]) * 1.15)
+    axes.set_xlabel(_plain(x_label))
+    axes.set_title(_plain(title))
+    axes.spines[["top", "right"]].set_visible(False)
+    axes.legend(
+        handles=[
+            Patch(color=won, label=_plain(legend_won)),
+            Patch(color=other, label=_plain(legend_other)),
+        ],
+        loc="lower right",
+        frameon=False,
+        fontsize=8,
+    )
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", bbox_inches="tight")
+    return buffer.getvalue()

@@ -25,6 +25,8 @@ from handlers import (
     start,
     stats,
     updates,
+    vote_setup,
+    votes,
     wards,
 )
 from handlers import callback_data as cb
@@ -61,6 +63,8 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     add(CommandHandler("privacy", privacy.privacy_command, filters=PRIVATE))
     add(CommandHandler("updates", updates.updates_command, filters=PRIVATE))
     add(CommandHandler("broadcast", broadcast.broadcast_command, filters=PRIVATE))
+    add(CommandHandler("vote", votes.vote_command, filters=PRIVATE))
+    add(CommandHandler("newvote", vote_setup.new_vote_command, filters=PRIVATE))
     add(ChatMemberHandler(updates.member_changed, ChatMemberHandler.MY_CHAT_MEMBER))
 
     # First, refuse every button press whose data matches none of our formats. It must come
@@ -91,6 +95,15 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     add(CallbackQueryHandler(broadcast.send_pressed, pattern=cb.BROADCAST_SEND.pattern))
     add(CallbackQueryHandler(broadcast.cancel_pressed, pattern=cb.BROADCAST_CANCEL.pattern))
     add(CallbackQueryHandler(followups.rating_pressed, pattern=cb.RATE.pattern))
+    add(CallbackQueryHandler(votes.pick_pressed, pattern=cb.VOTE_PICK.pattern))
+    add(CallbackQueryHandler(vote_setup.setting_pressed, pattern=cb.VOTE_SET.pattern))
+    add(CallbackQueryHandler(vote_setup.open_pressed, pattern=cb.VOTE_OPEN.pattern))
+    add(CallbackQueryHandler(vote_setup.discard_pressed, pattern=cb.VOTE_DISCARD.pattern))
+    add(CallbackQueryHandler(vote_setup.draft_pressed, pattern=cb.VOTE_DRAFT.pattern))
+    add(CallbackQueryHandler(vote_setup.close_asked, pattern=cb.VOTE_CLOSE_ASK.pattern))
+    add(CallbackQueryHandler(vote_setup.close_pressed, pattern=cb.VOTE_CLOSE.pattern))
+    add(CallbackQueryHandler(vote_setup.chart_pressed, pattern=cb.VOTE_CHART.pattern))
+    add(CallbackQueryHandler(vote_setup.staff_votes_pressed, pattern=cb.STAFF_VOTES.pattern))
     add(CallbackQueryHandler(concerns.late_button, pattern=cb.is_concern_button))
     # Our own format, but not for now (a concern button after that concern ended).
     add(CallbackQueryHandler(fallbacks.stale_button))

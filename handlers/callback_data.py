@@ -97,7 +97,36 @@ BROADCAST_SEND = CallbackFormat("bc:send:{id}", r"bc:send:(?P<id>[0-9]{1,9})")
 BROADCAST_CANCEL = CallbackFormat("bc:cancel:{id}", r"bc:cancel:(?P<id>[0-9]{1,9})")
 RATE = CallbackFormat("rate:{id}:{score}", r"rate:(?P<id>[0-9]{1,9}):(?P<score>[1-5])")
 
+# Agenda votes. A voter's button says what it does (pick or drop an item), so a double tap
+# asks for the same thing twice. Staff buttons name the vote; the role is checked on it.
+VOTE_ID = r"[0-9]{1,9}"
+VOTE_PICK = CallbackFormat(
+    "vote:{id}:{position}:{chosen}",
+    rf"vote:(?P<id>{VOTE_ID}):(?P<position>[1-9]|10):(?P<chosen>[01])",
+)
+VOTE_SET = CallbackFormat(
+    "vt:set:{id}:{setting}:{value}",
+    rf"vt:set:(?P<id>{VOTE_ID}):(?P<setting>meeting|picks|places|close|audience)"
+    r":(?P<value>[0-9]{1,9}|ward_youth|borough_youth|residents)",
+)
+VOTE_OPEN = CallbackFormat("vt:open:{id}", rf"vt:open:(?P<id>{VOTE_ID})")
+VOTE_DISCARD = CallbackFormat("vt:drop:{id}", rf"vt:drop:(?P<id>{VOTE_ID})")
+VOTE_DRAFT = CallbackFormat("vt:draft:{id}", rf"vt:draft:(?P<id>{VOTE_ID})")
+VOTE_CLOSE_ASK = CallbackFormat("vt:close:{id}", rf"vt:close:(?P<id>{VOTE_ID})")
+VOTE_CLOSE = CallbackFormat("vt:closenow:{id}", rf"vt:closenow:(?P<id>{VOTE_ID})")
+VOTE_CHART = CallbackFormat("vt:chart:{id}", rf"vt:chart:(?P<id>{VOTE_ID})")
+STAFF_VOTES = CallbackFormat("staff:votes:{code}", rf"staff:votes:(?P<code>{WARD_CODE})")
+
 ALL_FORMATS: tuple[CallbackFormat, ...] = (
+    VOTE_PICK,
+    VOTE_SET,
+    VOTE_OPEN,
+    VOTE_DISCARD,
+    VOTE_DRAFT,
+    VOTE_CLOSE_ASK,
+    VOTE_CLOSE,
+    VOTE_CHART,
+    STAFF_VOTES,
     UPDATES_SET,
     BROADCAST_SEND,
     BROADCAST_CANCEL,

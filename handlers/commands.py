@@ -13,6 +13,7 @@ RESIDENT_COMMANDS: list[tuple[str, str]] = [
     ("concern", N_("Raise a concern")),
     ("myconcerns", N_("Your concerns and their answers")),
     ("meetings", N_("When and where your ward panel meets")),
+    ("vote", N_("Vote on what your ward panel talks about")),
     ("updates", N_("Hear what your ward panel does: at once, weekly, or not")),
     ("help", N_("What this bot can do")),
 ]

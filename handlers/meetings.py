@@ -23,11 +23,17 @@ from handlers.callback_data import MEETING_CANCEL, STAFF_MEETINGS
 from handlers.common import Context, answer, refuse, reply, resident_of, services
 from handlers.wards import begin_finding
 from handlers.working_ward import working_ward
-from storage.meetings import Meeting
+from storage.meetings import AgendaItem, Meeting
 from storage.residents import Resident
 
 
-def render_meetings(language: str, ward_name: str, meetings: list[Meeting], tz: tzinfo) -> Html:
+def render_meetings(
+    language: str,
+    ward_name: str,
+    meetings: list[Meeting],
+    tz: tzinfo,
+    agendas: dict[int, list[AgendaItem]] | None = None,
+) -> Html:
     if not meetings:
         return join(
             [
@@ -40,7 +46,9 @@ def render_meetings(language: str, ward_name: str, meetings: list[Meeting], tz: 
             ]
         )
     header = t(language, "<b>Next meetings of the {ward} ward panel</b>", ward=ward_name)
-    return join([header, *(render_meeting(language, m, tz) for m in meetings)], "\n\n")
+    agendas = agendas or {}
+    shown = (render_meeting(language, m, tz, agendas.get(m.id, ())) for m in meetings)
+    return join([header, *shown], "\n\n")
 
 
 async def meetings_command(update: Update, context: Context) -> None:
@@ -52,7 +60,10 @@ async def meetings_command(update: Update, context: Context) -> None:
         await begin_finding(update, context, resident)
         return
     meetings = await meeting_domain.next_meetings(svc.db, svc.clock, ward.code)
-    await reply(update, render_meetings(resident.language, ward.name, meetings, svc.settings.tz))
+    agendas = await meeting_domain.agendas(svc.db, meetings)
+    await reply(
+        update, render_meetings(resident.language, ward.name, meetings, svc.settings.tz, agendas)
+    )
 
 
 async def _show_staff_list(

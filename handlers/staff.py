@@ -55,6 +55,7 @@ STAFF_COMMANDS: list[tuple[str, str]] = [
     ("broadcast", N_("News to your ward's subscribers: /broadcast your message")),
     ("meeting", N_("Schedule a meeting: DATE TIME | venue | open/closed | link")),
     ("cancelmeeting", N_("Cancel a meeting: ID")),
+    ("newvote", N_("Let young people vote on the agenda: one choice per line")),
     ("stats", N_("Figures and a chart for your ward (or: /stats borough)")),
     ("export", N_("CSV for the minutes: /export FROM TO (YYYY-MM-DD)")),
 ]
@@ -211,6 +212,14 @@ async def _menu(
                 InlineKeyboardButton(
                     label(language, "Meetings"),
                     callback_data=cb.STAFF_MEETINGS.build(code=ward.code),
+                )
+            ]
+        )
+    if staff.may(Action.OPEN_VOTE, ward.code, ward.borough_code):
+        rows.append(
+            [
+                InlineKeyboardButton(
+                    label(language, "Votes"), callback_data=cb.STAFF_VOTES.build(code=ward.code)
                 )
             ]
         )

@@ -57,6 +57,7 @@ async def help_command(update: Update, context: Context) -> None:
                 t(language, "/concern — raise a concern with your ward panel"),
                 t(language, "/myconcerns — your concerns, and what happened to them"),
                 t(language, "/meetings — when and where your ward panel meets"),
+                t(language, "/vote — vote on what your ward panel talks about"),
                 t(language, "/updates — hear what your ward panel does, at once or weekly"),
                 t(language, "/start — start again"),
                 t(language, "/help — this list"),

@@ -1,4 +1,5 @@
-"""Scheduled work: the weekly digest, meeting reminders, follow-ups, nudges and retention.
+"""Scheduled work: agenda votes closing, the weekly digest, meeting reminders, follow-ups,
+nudges and retention.
 
 One APScheduler job (python-telegram-bot's JobQueue, in WARDVOICE_TIMEZONE) wakes
 `run_due` at start-up and then every `schedule_interval` seconds. Each job works out
@@ -18,12 +19,13 @@ from typing import Any
 from telegram.ext import Application, ContextTypes
 
 from bot.services import Services
-from schedules import digest, followups, nudges, reminders, retention
+from schedules import digest, followups, nudges, reminders, retention, votes
 
 log = logging.getLogger(__name__)
 
 Job = Callable[[Services], Awaitable[int]]
 JOBS: tuple[tuple[str, Job], ...] = (
+    ("votes", votes.run),
     ("digest", digest.run),
     ("reminders", reminders.run),
     ("followups", followups.run),

@@ -39,8 +39,9 @@ async def run(services: Services) -> int:
         if due.open_to_public:
             people += [s.user_id for s in await subscriptions.of_ward(db, due.ward_code)]
         ward_name = services.wards.name_of(due.ward_code)
+        agenda = (await meeting_store.agenda_of(db, [meeting.id]))[meeting.id]
 
-        def text(language: str, meeting=meeting, ward_name=ward_name) -> Html:  # type: ignore[no-untyped-def]
+        def text(language: str, meeting=meeting, ward_name=ward_name, agenda=agenda) -> Html:  # type: ignore[no-untyped-def]
             return join(
                 [
                     t(
@@ -48,7 +49,7 @@ async def run(services: Services) -> int:
                         "⏰ <b>Reminder: the {ward} ward panel meets soon</b>",
                         ward=ward_name,
                     ),
-                    render_meeting(language, meeting, tz),
+                    render_meeting(language, meeting, tz, agenda),
                     t(language, "/meetings for all meetings, /updates to change reminders."),
                 ],
                 "\n\n",

@@ -9,9 +9,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from storage.db import Database
-
-# The lead adds this as the next numbered migration in storage/migrations.py.
+from storage.db import Database, placeholders
 
 
 @dataclass(frozen=True)
@@ -23,6 +21,15 @@ class Meeting:
     open_to_public: bool
     online_link: str | None
     cancelled_at: str | None
+
+
+@dataclass(frozen=True)
+class AgendaItem:
+    meeting_id: int
+    title: str
+    detail: str | None
+    vote_id: int | None  # set when young people (or residents) voted it on
+    votes: int | None
 
 
 class SlotTaken(Exception):
@@ -102,3 +109,18 @@ async def last_held(db: Database, ward_code: str, now: str) -> str | None:
         " AND cancelled_at IS NULL",
         (ward_code, now),
     )
+
+
+async def agenda_of(db: Database, meeting_ids: list[int]) -> dict[int, list[AgendaItem]]:
+    """The agenda items of these meetings, most voted first, in the order they were added."""
+    found: dict[int, list[AgendaItem]] = {m: [] for m in meeting_ids}
+    if not meeting_ids:
+        return found
+    rows = await db.fetchall(
+        f"SELECT meeting_id, title, detail, vote_id, votes FROM agenda_items"
+        f" WHERE meeting_id IN ({placeholders(meeting_ids)}) ORDER BY meeting_id, id",
+        meeting_ids,
+    )
+    for row in rows:
+        found[int(row[0])].append(AgendaItem(int(row[0]), row[1], row[2], row[3], row[4]))
+    return found

@@ -295,6 +295,120 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (job, scope)
     ) WITHOUT ROWID;
     """,
+    # 7: agenda votes, ballots, meeting agendas; when a resident chose their ward; the
+    # outbox learns the kind 'vote' (SQLite cannot alter a CHECK: both tables are rebuilt,
+    # child first, so no cascade fires).
+    """
+    ALTER TABLE residents ADD COLUMN ward_since TEXT;        -- when they chose this ward
+    UPDATE residents SET ward_since = created_at WHERE ward_code IS NOT NULL;
+    CREATE TABLE votes (
+        id INTEGER PRIMARY KEY,
+        ward_code TEXT NOT NULL,
+        borough_code TEXT NOT NULL,
+        meeting_id INTEGER NOT NULL REFERENCES meetings(id),
+        audience TEXT NOT NULL CHECK (audience IN ('ward_youth', 'borough_youth', 'residents')),
+        picks INTEGER NOT NULL CHECK (picks BETWEEN 1 AND 10),    -- items each voter may pick
+        places INTEGER NOT NULL CHECK (places BETWEEN 1 AND 10),  -- items that go on the agenda
+        close_hours INTEGER NOT NULL,        -- closes this many hours before the meeting
+        closes_at TEXT,                      -- fixed when it opens
+        state TEXT NOT NULL DEFAULT 'draft'
+            CHECK (state IN ('draft', 'open', 'closed', 'discarded')),
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        opened_by TEXT,
+        opened_at TEXT,
+        closed_by TEXT,                      -- 'schedule' when it closed at its time
+        closed_at TEXT,
+        eligible INTEGER,                    -- frozen at the close: the electorate
+        voters INTEGER,                      -- frozen at the close: ballots cast
+        published_at TEXT                    -- results on the agenda and queued to send
+    );
+    CREATE INDEX votes_due ON votes(closes_at) WHERE state = 'open';
+    CREATE INDEX votes_ward ON votes(ward_code, state);
+    CREATE INDEX votes_unpublished ON votes(id) WHERE state = 'closed' AND published_at IS NULL;
+    CREATE TABLE vote_items (
+        vote_id INTEGER NOT NULL REFERENCES votes(id) ON DELETE CASCADE,
+        position INTEGER NOT NULL CHECK (position BETWEEN 1 AND 10),
+        title TEXT NOT NULL,
+        detail TEXT,
+        votes INTEGER,                       -- frozen at the close
+        won INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (vote_id, position)
+    ) WITHOUT ROWID;
+    -- One ballot per person per vote: the primary key, not the handler, enforces it.
+    CREATE TABLE ballots (
+        vote_id INTEGER NOT NULL REFERENCES votes(id) ON DELETE CASCADE,
+        user_id INTEGER NOT NULL,
+        cast_at TEXT NOT NULL,
+        changed_at TEXT NOT NULL,
+        PRIMARY KEY (vote_id, user_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE ballot_choices (
+        vote_id INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        position INTEGER NOT NULL,
+        PRIMARY KEY (vote_id, user_id, position),
+        FOREIGN KEY (vote_id, user_id) REFERENCES ballots(vote_id, user_id)
+            ON DELETE CASCADE ON UPDATE CASCADE,
+        FOREIGN KEY (vote_id, position) REFERENCES vote_items(vote_id, position)
+    ) WITHOUT ROWID;
+    CREATE INDEX ballot_choices_item ON ballot_choices(vote_id, position);
+    CREATE TABLE agenda_items (
+        id INTEGER PRIMARY KEY,
+        meeting_id INTEGER NOT NULL REFERENCES meetings(id),
+        title TEXT NOT NULL,
+        detail TEXT,
+        vote_id INTEGER REFERENCES votes(id),
+        vote_position INTEGER,
+        votes INTEGER,
+        added_at TEXT NOT NULL,
+        UNIQUE (vote_id, vote_position)
+    );
+    CREATE INDEX agenda_meeting ON agenda_items(meeting_id);
+    CREATE TABLE outbox_items_v7 (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN
+            ('broadcast', 'digest', 'reminder', 'followup', 'nudge', 'wedid', 'answer',
+             'results', 'vote')),
+        key TEXT UNIQUE,
+        ward_code TEXT,
+        texts TEXT NOT NULL DEFAULT '{}',
+        markup TEXT,
+        state TEXT NOT NULL CHECK (state IN ('draft', 'sending', 'done', 'cancelled')),
+        total INTEGER NOT NULL DEFAULT 0,
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        queued_at TEXT,
+        finished_at TEXT,
+        progress_chat INTEGER,
+        progress_message INTEGER,
+        progress_language TEXT
+    );
+    INSERT INTO outbox_items_v7 SELECT * FROM outbox_items;
+    CREATE TABLE outbox_v7 (
+        id INTEGER PRIMARY KEY,
+        item_id INTEGER NOT NULL REFERENCES outbox_items_v7(id) ON DELETE CASCADE,
+        chat_id INTEGER NOT NULL,
+        language TEXT NOT NULL DEFAULT 'en',
+        text TEXT,
+        state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN
+            ('pending', 'sending', 'sent', 'blocked', 'failed', 'dropped')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        due_at TEXT NOT NULL,
+        sent_at TEXT,
+        error TEXT,
+        UNIQUE (item_id, chat_id)
+    );
+    INSERT INTO outbox_v7 SELECT * FROM outbox;
+    DROP TABLE outbox;
+    DROP TABLE outbox_items;
+    ALTER TABLE outbox_items_v7 RENAME TO outbox_items;
+    ALTER TABLE outbox_v7 RENAME TO outbox;
+    CREATE INDEX outbox_items_state ON outbox_items(state);
+    CREATE INDEX outbox_due ON outbox(due_at, id) WHERE state IN ('pending', 'sending');
+    CREATE INDEX outbox_chat ON outbox(chat_id) WHERE state IN ('pending', 'sending');
+    CREATE INDEX outbox_item_state ON outbox(item_id, state);
+    """,
 ]
 
 

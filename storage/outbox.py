@@ -25,7 +25,17 @@ import aiosqlite
 
 from storage.db import Database, placeholders
 
-KINDS = ("broadcast", "digest", "reminder", "followup", "nudge", "wedid", "answer", "results")
+KINDS = (
+    "broadcast",
+    "digest",
+    "reminder",
+    "followup",
+    "nudge",
+    "wedid",
+    "answer",
+    "results",
+    "vote",
+)
 FINAL_STATES = ("sent", "blocked", "failed", "dropped")
 
 

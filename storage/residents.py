@@ -81,10 +81,13 @@ async def set_ward(
     now: str,
 ) -> None:
     """Place a resident in a ward; the point they gave (if any) is kept for re-imports."""
+    # `ward_since` moves only when the ward does (a vote open to a ward's residents counts
+    # those who chose the ward before it opened): SET reads the row's old values.
     await db.execute(
-        "UPDATE residents SET ward_code = ?, placed_by = ?, lat = ?, lon = ?, finding_ward = 0,"
+        "UPDATE residents SET ward_since = CASE WHEN ward_code IS ? THEN ward_since ELSE ? END,"
+        " ward_code = ?, placed_by = ?, lat = ?, lon = ?, finding_ward = 0,"
         " ward_lost_at = NULL, updated_at = ? WHERE user_id = ?",
-        (ward_code, placed_by, lat, lon, now, user_id),
+        (ward_code, now, ward_code, placed_by, lat, lon, now, user_id),
     )
 
 

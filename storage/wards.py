@@ -114,11 +114,12 @@ async def replace_boundaries(
         for user_id, lat, lon in orphans:
             code = relocate(lat, lon) if lat is not None and lon is not None else None
             if code is not None:
-                replaced.append((code, now, user_id))
+                replaced.append((code, now, now, user_id))
             else:
                 to_ask.append((now, now, user_id))
         await conn.executemany(
-            "UPDATE residents SET ward_code = ?, updated_at = ? WHERE user_id = ?", replaced
+            "UPDATE residents SET ward_code = ?, ward_since = ?, updated_at = ? WHERE user_id = ?",
+            replaced,
         )
         await conn.executemany(
             "UPDATE residents SET ward_code = NULL, finding_ward = 1, ward_lost_at = ?,"

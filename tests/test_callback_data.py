@@ -21,6 +21,10 @@ def test_every_format_is_anchored_and_fits_telegrams_limit(fmt: cb.CallbackForma
         "priority": "7",
         "mode": "weekly",
         "score": "4",
+        "position": "10",
+        "chosen": "1",
+        "setting": "audience",
+        "value": "borough_youth",
     }
     values = {name: value for name, value in examples.items() if "{" + name + "}" in fmt.template}
     if fmt is cb.CONCERN_CHANGE:
@@ -34,7 +38,21 @@ def test_every_format_is_anchored_and_fits_telegrams_limit(fmt: cb.CallbackForma
 
 
 @pytest.mark.parametrize(
-    "forged", ["", "ward:pick:", "ward:pick:E05013806:1", "WARD:CHANGE", None, 42]
+    "forged",
+    [
+        "",
+        "ward:pick:",
+        "ward:pick:E05013806:1",
+        "WARD:CHANGE",
+        None,
+        42,
+        "vote:1:11:1",
+        "vote:1:0:1",
+        "vote:1:3:2",
+        "vote:-1:3:1",
+        "vt:set:1:audience:everyone",
+        "vt:set:1:owner:7",
+    ],
 )
 def test_forged_data_matches_no_format(forged: object) -> None:
     assert cb.is_unknown(forged)

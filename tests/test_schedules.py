@@ -129,7 +129,7 @@ async def test_the_scheduled_jobs_are_woken_by_one_repeating_job_queue_job(world
         seconds=world.services.settings.schedule_interval
     )
     report = await world.tick()
-    assert set(report) == {"digest", "reminders", "followups", "nudges", "retention"}
+    assert set(report) == {"votes", "digest", "reminders", "followups", "nudges", "retention"}
     assert not any(report.values()), "nothing is due in an empty ward set"
 
 

@@ -23,7 +23,7 @@ from bot.domain.roles import Action
 from bot.i18n import N_
 from storage import meetings as meeting_store
 from storage.db import Database
-from storage.meetings import Meeting, SlotTaken
+from storage.meetings import AgendaItem, Meeting, SlotTaken
 
 VENUE_MIN, VENUE_MAX = 3, 200
 LINK_MAX = 300
@@ -199,6 +199,11 @@ async def cancel(
 async def next_meetings(db: Database, clock: Clock, ward_code: str) -> list[Meeting]:
     """What residents see: the ward's next meetings, soonest first (public record)."""
     return await meeting_store.upcoming(db, ward_code, to_iso(clock.now()), SHOWN)
+
+
+async def agendas(db: Database, meetings: list[Meeting]) -> dict[int, list[AgendaItem]]:
+    """What is on each meeting's agenda (items put there by votes), by meeting id."""
+    return await meeting_store.agenda_of(db, [m.id for m in meetings])
 
 
 async def staff_meetings(
