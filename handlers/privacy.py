@@ -6,7 +6,7 @@ from telegram import Update
 
 from bot.i18n import t
 from bot.render import join
-from handlers.common import Context, reply, resident_of
+from handlers.common import Context, reply, resident_of, services
 
 
 async def privacy_command(update: Update, context: Context) -> None:
@@ -28,6 +28,13 @@ async def privacy_command(update: Update, context: Context) -> None:
                     "Who sees it: your ward's panel and neighbourhood team see your "
                     "concerns' text, place and photo, never your name or Telegram "
                     "account. The public record never shows who raised a concern.",
+                ),
+                t(
+                    language,
+                    "Votes: what you picked is kept until the results are out, then for "
+                    "{days} days, then deleted. Nobody on the panel sees who picked what; "
+                    "they only see the totals.",
+                    days=services(context).settings.outbox_retention_days,
                 ),
                 t(language, "Your name and username are never stored."),
                 "",

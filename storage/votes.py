@@ -449,3 +449,14 @@ async def recent_results(db: Database, ward_code: str, since: str) -> list[Vote]
         " LIMIT 3",
         (ward_code, since),
     )
+
+
+async def forget_ballots(db: Database, published_before: str) -> int:
+    """Who picked what is personal: once a vote's results are frozen and published, its
+    ballots are kept for `outbox_retention_days` (to answer a query about the count), then
+    deleted. The counts, turnout and winners stay on the vote."""
+    return await db.execute(
+        "DELETE FROM ballots WHERE vote_id IN (SELECT id FROM votes WHERE state = 'closed'"
+        " AND published_at IS NOT NULL AND published_at < ?)",
+        (published_before,),
+    )

@@ -332,7 +332,9 @@ async def test_status_changes_follow_the_rules_and_are_kept_with_who_and_when(wo
 
 def test_references_are_easy_to_read_out() -> None:
     refs = {domain.new_ref() for _ in range(2000)}
-    assert len(refs) == 2000
+    # 2,000 draws from 30^5 collide about once in twelve runs (the birthday paradox);
+    # filing retries a taken reference, so a collision here is not a fault.
+    assert len(refs) >= 1990
     assert all(REF.fullmatch(ref) for ref in refs)
     assert domain.normalise_ref("wv 7k2fq") == "WV-7K2FQ"
     assert domain.normalise_ref("WV-7K2F0") is None  # no zero: it reads as O

@@ -114,3 +114,54 @@ async def test_a_read_after_a_commit_sees_it_while_other_reads_are_in_flight(
         assert all(results[:200])
     finally:
         await db.close()
+
+
+async def test_migration_7_keeps_the_outbox_and_lets_it_carry_votes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Migration 7 rebuilds the outbox tables (a CHECK cannot be altered): what was queued
+    before stays queued, the foreign key still cascades, and residents who had a ward are
+    counted as living there since they joined."""
+    path = tmp_path / "w.db"
+    monkeypatch.setattr("storage.migrations.MIGRATIONS", MIGRATIONS[:6])
+    db = await Database.open(path)
+    async with db.transaction() as conn:
+        await conn.execute("INSERT INTO boroughs (code, name) VALUES ('E09900001', 'Northbank')")
+        await conn.execute(
+            "INSERT INTO wards (code, name, borough_code, geometry, imported_at)"
+            " VALUES ('E05900002', 'Kingsmead', 'E09900001', x'00', 'then')"
+        )
+        await conn.execute(
+            "INSERT INTO residents (user_id, ward_code, created_at, updated_at)"
+            " VALUES (7, 'E05900002', '2026-01-02T00:00:00+00:00', 'now')"
+        )
+        await conn.execute(
+            "INSERT INTO outbox_items (id, kind, key, texts, state, total, created_by,"
+            " created_at) VALUES (1, 'digest', 'digest:x', '{}', 'sending', 2, 'bot', 'now')"
+        )
+        await conn.executemany(
+            "INSERT INTO outbox (item_id, chat_id, state, due_at) VALUES (1, ?, ?, 'now')",
+            [(7, "sent"), (8, "pending")],
+        )
+    await db.close()
+    monkeypatch.undo()
+
+    db = await Database.open(path)
+    try:
+        assert await db.fetchval("PRAGMA user_version") == len(MIGRATIONS) >= 7
+        rows = await db.fetchall("SELECT item_id, chat_id, state FROM outbox ORDER BY chat_id")
+        assert [tuple(r) for r in rows] == [(1, 7, "sent"), (1, 8, "pending")]
+        assert await db.fetchval("SELECT key FROM outbox_items WHERE id = 1") == "digest:x"
+        await db.execute(
+            "INSERT INTO outbox_items (kind, texts, state, created_by, created_at)"
+            " VALUES ('vote', '{}', 'sending', 'bot', 'now')"
+        )
+        await db.execute("DELETE FROM outbox_items WHERE id = 1")
+        assert await db.fetchval("SELECT count(*) FROM outbox") == 0, "still cascades"
+        assert await db.fetchval("SELECT ward_since FROM residents WHERE user_id = 7") == (
+            "2026-01-02T00:00:00+00:00"
+        )
+        assert await db.fetchall("PRAGMA foreign_key_check") == []
+        assert await db.integrity_check() == "ok"
+    finally:
+        await db.close()
