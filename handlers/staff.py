@@ -103,8 +103,7 @@ async def join_command(update: Update, context: Context) -> None:
     except RuleError as err:
         await reply(update, t(language, err.message, **err.values))
         return
-    ward = svc.wards.ward(invite.scope)
-    place = ward.name if ward else invite.scope
+    place = svc.wards.place_name(invite.scope)
     await reply(
         update,
         join(
@@ -117,7 +116,7 @@ async def join_command(update: Update, context: Context) -> None:
                 ),
                 t(language, "Open your tools with /panel.")
                 if invite.role != roles.Role.YOUTH
-                else "",
+                else t(language, "When your panel asks what to talk about, vote with /vote."),
             ]
         ),
     )

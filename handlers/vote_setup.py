@@ -24,7 +24,7 @@ from bot import charts
 from bot.clock import to_iso
 from bot.domain import votes as vote_domain
 from bot.domain.errors import RuleError
-from bot.i18n import label, t
+from bot.i18n import N_, label, t
 from bot.meeting_text import short_when
 from bot.render import Html, join
 from bot.vote_text import audience_text, screen
@@ -42,9 +42,9 @@ from handlers.working_ward import working_ward
 from storage.votes import Vote
 
 AUDIENCE_LABELS = {
-    "ward_youth": "Ward youth panel",
-    "borough_youth": "Borough youth panel",
-    "residents": "All residents",
+    "ward_youth": N_("Ward youth panel"),
+    "borough_youth": N_("Borough youth panel"),
+    "residents": N_("All residents"),
 }
 
 

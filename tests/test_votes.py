@@ -449,6 +449,9 @@ async def test_nobody_outside_the_audience_can_vote_by_button_or_forged_data(
 async def test_a_boroughs_youth_panel_includes_its_wards_youth_panels(world: World) -> None:
     member = await panel_member(world)
     borough_youth = await young_person(world, NORTHBANK)
+    joined = [m["text"] for m in world.api.messages(borough_youth.user_id)]
+    assert any("You are now a youth panel member for Northbank." in text for text in joined)
+    assert any("vote with /vote" in text for text in joined)
     kingsmere_youth = await young_person(world, KINGSMERE, lives_in=KINGSMERE)
     southbank_youth = await young_person(world, OLD_TOWN, lives_in=OLD_TOWN)
     vote_id = await open_vote(world, member, audience="borough_youth")

@@ -50,6 +50,13 @@ class WardDirectory:
         ward = self.index.ward(code)
         return ward.name if ward is not None else code
 
+    def place_name(self, code: str) -> str:
+        """A ward's name, or a borough's (youth panels may be a borough's), or the code."""
+        ward = self.index.ward(code)
+        if ward is not None:
+            return ward.name
+        return next((w.borough_name for w in self.index.wards() if w.borough_code == code), code)
+
     def locate(self, lat: float, lon: float) -> Placement | None:
         return self.index.locate(lat, lon)
 
