@@ -13,7 +13,7 @@ from babel.numbers import format_decimal
 
 from bot.clock import Clock, to_iso
 from bot.domain.errors import RuleError
-from bot.i18n import available_languages, babel_locale, t
+from bot.i18n import N_, available_languages, babel_locale, t
 from bot.render import Html
 from storage import outbox, subscriptions
 from storage.db import Database
@@ -56,12 +56,14 @@ async def compose(
     text = text.strip()
     if len(text) < MIN_LENGTH:
         raise RuleError(
-            "Write the message after the command, for example: "
-            "/broadcast The bus shelter on Mill Lane has been repaired."
+            N_(
+                "Write the message after the command, for example: "
+                "/broadcast The bus shelter on Mill Lane has been repaired."
+            )
         )
     if len(text) > MAX_LENGTH:
         raise RuleError(
-            "That is {length} characters; a broadcast can have at most {limit}.",
+            N_("That is {length} characters; a broadcast can have at most {limit}."),
             length=len(text),
             limit=MAX_LENGTH,
         )
