@@ -220,6 +220,14 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _try(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.try_chat import try_chat  # the stand-in server is only needed here
+
+    if not args.verbose:
+        logging.getLogger().setLevel(logging.WARNING)  # the chat, not the bot's log
+    return await try_chat(settings, demo=args.demo, admin=args.admin, language=args.language)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wardvoice", description="WardVoice: your ward panel, on Telegram."
@@ -228,6 +236,14 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     sub.add_parser("run", help="run the bot (long polling)").set_defaults(handler=_run)
+
+    p = sub.add_parser(
+        "try", help="chat with the bot in this terminal: no Telegram account or token needed"
+    )
+    p.add_argument("--demo", action="store_true", help="use the demo wards even if wards exist")
+    p.add_argument("--admin", action="store_true", help="be an admin, to try the staff tools")
+    p.add_argument("--language", default="en", help="your Telegram language code (en, pl...)")
+    p.set_defaults(handler=_try)
 
     p = sub.add_parser("import-wards", help="import ONS ward boundaries from a GeoJSON file")
     p.add_argument("file", help="GeoJSON with WDyyCD/WDyyNM/LADyyCD/LADyyNM properties")
