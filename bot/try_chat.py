@@ -52,7 +52,7 @@ HELP = (
 
 
 async def _has_wards(path: Path) -> bool:
-    if not path.exists():
+    if not await asyncio.to_thread(path.exists):
         return False
     db = await Database.open(path)
     try:
