@@ -97,6 +97,9 @@ BROADCAST_SEND = CallbackFormat("bc:send:{id}", r"bc:send:(?P<id>[0-9]{1,9})")
 BROADCAST_CANCEL = CallbackFormat("bc:cancel:{id}", r"bc:cancel:(?P<id>[0-9]{1,9})")
 RATE = CallbackFormat("rate:{id}:{score}", r"rate:(?P<id>[0-9]{1,9}):(?P<score>[1-5])")
 
+# /language: the code is checked against the shipped catalogs again when pressed.
+LANGUAGE_SET = CallbackFormat("lang:{lang}", r"lang:(?P<lang>[a-z]{2,3})")
+
 # Agenda votes. A voter's button says what it does (pick or drop an item), so a double tap
 # asks for the same thing twice. Staff buttons name the vote; the role is checked on it.
 VOTE_ID = r"[0-9]{1,9}"
@@ -117,7 +120,14 @@ VOTE_CLOSE = CallbackFormat("vt:closenow:{id}", rf"vt:closenow:(?P<id>{VOTE_ID})
 VOTE_CHART = CallbackFormat("vt:chart:{id}", rf"vt:chart:(?P<id>{VOTE_ID})")
 STAFF_VOTES = CallbackFormat("staff:votes:{code}", rf"staff:votes:(?P<code>{WARD_CODE})")
 
+# Data rights: /forget's two buttons carry only its prompt's random key; whose prompt it
+# is lives in the database and is checked against whoever presses.
+FORGET_CONFIRM = CallbackFormat("forget:yes:{key}", rf"forget:yes:(?P<key>{DRAFT_KEY})")
+FORGET_KEEP = CallbackFormat("forget:no:{key}", rf"forget:no:(?P<key>{DRAFT_KEY})")
+
 ALL_FORMATS: tuple[CallbackFormat, ...] = (
+    FORGET_CONFIRM,
+    FORGET_KEEP,
     VOTE_PICK,
     VOTE_SET,
     VOTE_OPEN,
@@ -131,6 +141,7 @@ ALL_FORMATS: tuple[CallbackFormat, ...] = (
     BROADCAST_SEND,
     BROADCAST_CANCEL,
     RATE,
+    LANGUAGE_SET,
     WARD_PICK,
     WARD_CHANGE,
     PRIORITIES_SHOW,

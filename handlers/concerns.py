@@ -36,6 +36,7 @@ from telegram.warnings import PTBUserWarning
 from bot.domain import concerns as domain
 from bot.domain.categories import CATEGORIES
 from bot.domain.errors import RuleError
+from bot.domain.privacy import ERASED_TEXT
 from bot.i18n import N_, label, t
 from bot.persistence import CONCERN_CONVERSATION
 from bot.render import Html, join
@@ -249,7 +250,7 @@ async def _review(update: Update, context: Context, user_id: int) -> None:
                     language,
                     "{ref}: “{excerpt}” ({count} people)",
                     ref=concern.ref,
-                    excerpt=_excerpt(concern.text),
+                    excerpt=_excerpt(concern.text or label(language, ERASED_TEXT)),
                     count=concern.supporters + 1,
                 )
             )

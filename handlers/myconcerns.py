@@ -8,6 +8,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from bot.clock import from_iso
 from bot.domain import concerns as domain
 from bot.domain.categories import CATEGORIES
+from bot.domain.privacy import ERASED_TEXT
 from bot.i18n import babel_locale, label, t
 from bot.render import Html, join
 from handlers import callback_data as cb
@@ -61,7 +62,13 @@ async def _render_page(update: Update, context: Context, page: int, *, edit: boo
                 status=_status(language, concern.status),
             )
         )
-        lines.append(t(language, "“{excerpt}”", excerpt=_excerpt(concern.text)))
+        lines.append(
+            t(
+                language,
+                "“{excerpt}”",
+                excerpt=_excerpt(concern.text or label(language, ERASED_TEXT)),
+            )
+        )
         lines.append(
             t(language, "Raised {when}", when=_when(language, concern.created_at, context))
             if mine
@@ -145,7 +152,7 @@ def render_history(
         t(language, "Status: {status}", status=_status(language, concern.status)),
         t(language, "{count} people have raised this.", count=concern.supporters + 1),
         "",
-        t(language, "What was said: {text}", text=concern.text),
+        t(language, "What was said: {text}", text=concern.text or label(language, ERASED_TEXT)),
         "",
         t(language, "<b>History</b>"),
         *(_event_line(language, event, context) for event in events),

@@ -18,6 +18,7 @@ from bot.domain import concerns as concern_domain
 from bot.domain import notices, review, roles
 from bot.domain.categories import CATEGORIES
 from bot.domain.errors import RuleError
+from bot.domain.privacy import ERASED_TEXT
 from bot.domain.roles import Action
 from bot.i18n import N_, label, t
 from bot.render import Html, join
@@ -57,7 +58,7 @@ def _concern_text(language: str, concern: Concern, hidden: bool) -> Html:
     return (
         t(language, "[hidden by a moderator]")
         if hidden
-        else t(language, "{text}", text=concern.text)
+        else t(language, "{text}", text=concern.text or label(language, ERASED_TEXT))
     )
 
 

@@ -409,6 +409,15 @@ MIGRATIONS: list[str] = [
     CREATE INDEX outbox_chat ON outbox(chat_id) WHERE state IN ('pending', 'sending');
     CREATE INDEX outbox_item_state ON outbox(item_id, state);
     """,
+    # 8: a resident's pending /forget: the "Forget me" button works only for the person
+    # who asked, only for that prompt (its token), and only for a while.
+    """
+    CREATE TABLE forget_requests (
+        user_id INTEGER PRIMARY KEY REFERENCES residents(user_id) ON DELETE CASCADE,
+        token TEXT NOT NULL,                 -- carried by the prompt's buttons; not personal
+        asked_at TEXT NOT NULL
+    );
+    """,
 ]
 
 

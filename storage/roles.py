@@ -97,18 +97,20 @@ async def redeem_invite(db: Database, code: str, user_id: int, *, now: str) -> I
     """Use a code once: the role is granted and the code spent in one transaction."""
     async with db.transaction() as conn:
         cursor = await conn.execute(
-            "SELECT code, scope, role, expires_at, used_by FROM invites WHERE code = ?", (code,)
+            "SELECT code, scope, role, expires_at, used_by, used_at FROM invites WHERE code = ?",
+            (code,),
         )
         row = await cursor.fetchone()
         if row is None:
             raise InviteUnusable("unknown")
         invite = Invite(row[0], row[1], row[2], row[3], row[4])
-        if invite.used_by is not None:
+        # used_at, not used_by: someone who used it and was then forgotten left no used_by.
+        if row[5] is not None:
             raise InviteUnusable("used")
         if invite.expires_at <= now:
             raise InviteUnusable("expired")
         await conn.execute(
-            "UPDATE invites SET used_by = ?, used_at = ? WHERE code = ? AND used_by IS NULL",
+            "UPDATE invites SET used_by = ?, used_at = ? WHERE code = ? AND used_at IS NULL",
             (user_id, now, code),
         )
         await conn.execute(

@@ -25,6 +25,7 @@ def test_every_format_is_anchored_and_fits_telegrams_limit(fmt: cb.CallbackForma
         "chosen": "1",
         "setting": "audience",
         "value": "borough_youth",
+        "lang": "pl",
     }
     values = {name: value for name, value in examples.items() if "{" + name + "}" in fmt.template}
     if fmt is cb.CONCERN_CHANGE:
@@ -52,6 +53,12 @@ def test_every_format_is_anchored_and_fits_telegrams_limit(fmt: cb.CallbackForma
         "vote:-1:3:1",
         "vt:set:1:audience:everyone",
         "vt:set:1:owner:7",
+        "forget:yes:",
+        "forget:yes:1001",
+        "forget:yes:7K2FQ9AB:1001",
+        "forget:no:7k2fq9ab",
+        "lang:PL",
+        "lang:polski",
     ],
 )
 def test_forged_data_matches_no_format(forged: object) -> None:
