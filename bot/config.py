@@ -28,6 +28,8 @@ class Settings:
     token: str | None = None
     api_base_url: str | None = None
     api_file_url: str | None = None
+    # The bot's @username (without the @), for t.me links on posters; else asked via getMe.
+    bot_username: str | None = None
     db_path: Path = Path(DEFAULT_DB)
     admin_ids: frozenset[int] = frozenset()
     timezone: str = DEFAULT_TIMEZONE
@@ -101,6 +103,20 @@ def _admin_ids(raw: str) -> frozenset[int]:
     return frozenset(ids)
 
 
+def _bot_username(raw: str) -> str | None:
+    """`@WardVoiceBot` or `WardVoiceBot` -> `WardVoiceBot`; empty -> None."""
+    name = raw.strip().removeprefix("@")
+    if not name:
+        return None
+    allowed = all(ch.isascii() and (ch.isalnum() or ch == "_") for ch in name)
+    if not (allowed and 5 <= len(name) <= 32):
+        raise ConfigError(
+            "TELEGRAM_BOT_USERNAME must be the bot's username as @BotFather shows it "
+            f"(5 to 32 letters, digits or _), not {raw!r}"
+        )
+    return name
+
+
 def _positive_float(name: str, raw: str) -> float:
     try:
         value = float(raw)
@@ -140,6 +156,7 @@ def load_settings(
         token=values.get("TELEGRAM_BOT_TOKEN") or None,
         api_base_url=values.get("TELEGRAM_API_BASE_URL") or None,
         api_file_url=values.get("TELEGRAM_API_FILE_URL") or None,
+        bot_username=_bot_username(values.get("TELEGRAM_BOT_USERNAME", "")),
         db_path=Path(values.get("WARDVOICE_DB") or DEFAULT_DB),
         admin_ids=_admin_ids(values.get("WARDVOICE_ADMIN_IDS", "")),
         timezone=timezone,

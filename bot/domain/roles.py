@@ -44,6 +44,7 @@ class Action(StrEnum):
     MODERATE = "moderate"
     VIEW_STATS = "view_stats"
     INVITE = "invite"
+    POSTER = "poster"
 
 
 ROLE_LABELS: dict[Role, str] = {
@@ -62,6 +63,7 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
             Action.SCHEDULE_MEETING,
             Action.OPEN_VOTE,
             Action.VIEW_STATS,
+            Action.POSTER,
         }
     ),
     Role.TEAM_MEMBER: frozenset(
@@ -72,6 +74,7 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
             Action.BROADCAST,
             Action.MODERATE,
             Action.VIEW_STATS,
+            Action.POSTER,
         }
     ),
     Role.YOUTH: frozenset(),
