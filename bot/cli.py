@@ -215,6 +215,75 @@ async def _stats(settings: Settings, args: argparse.Namespace) -> int:
     return await _with_db(settings, work)
 
 
+async def _poster(settings: Settings, args: argparse.Namespace) -> int:
+    """A printable A4 poster of a ward with a QR code of its deep link (the shell is trusted)."""
+    from bot import poster  # matplotlib and segno load only for this command
+
+    async def work(db: Database) -> int:
+        directory = await WardDirectory.load(db)
+        ward = directory.ward(args.ward.strip().upper())
+        if ward is None:
+            print(f"wardvoice: there is no ward with the code {args.ward}", file=sys.stderr)
+            return 1
+        username = await poster.bot_username(settings)
+        suffix = Path(args.out).suffix.lower().lstrip(".") if args.out else ""
+        fmt = args.format or (suffix if suffix in poster.FORMATS else "pdf")
+        out = Path(args.out or f"poster-{ward.code}.{fmt}")
+        made = await poster.make_poster(
+            db,
+            SystemClock(),
+            directory,
+            ward.code,
+            username=username,
+            language=args.language,
+            tz=settings.tz,
+            fmt=fmt,
+        )
+        try:
+            await asyncio.to_thread(out.write_bytes, made.content)
+        except OSError as err:
+            print(f"wardvoice: cannot write {out}: {err.strerror}", file=sys.stderr)
+            return 1
+        print(f"Wrote {out}: an A4 poster for {ward.name} ward ({ward.borough_name}).")
+        print(f"Its QR code opens {made.link}")
+        return 0
+
+    return await _with_db(settings, work)
+
+
+async def _export_site(settings: Settings, args: argparse.Namespace) -> int:
+    """The public record of every ward in force as a static site (HTML, JSON, Atom, iCal)."""
+    import time
+
+    from bot.site import SiteExportError, export_site
+
+    async def work(db: Database) -> int:
+        started = time.perf_counter()
+        out = Path(args.dir)
+        try:
+            result = await export_site(
+                db,
+                out,
+                now=SystemClock().now(),
+                tz=settings.tz,
+                base_url=args.base_url or "",
+                progress=_progress,
+            )
+        except SiteExportError as err:
+            print(f"wardvoice: {err}", file=sys.stderr)
+            return 1
+        print(
+            f"Wrote the public record of {result.wards} wards in {result.boroughs} boroughs "
+            f"to {out} ({result.files} files) in {time.perf_counter() - started:.1f} s."
+        )
+        if result.removed:
+            print(f"Removed {result.removed} folders of wards no longer in force.")
+        print(f"Open {out / 'index.html'}, or copy the folder to any web host.")
+        return 0
+
+    return await _with_db(settings, work)
+
+
 async def _run(settings: Settings, args: argparse.Namespace) -> int:
     await runtime.run(settings)
     return 0
@@ -300,6 +369,20 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("role", choices=role_names)
     p.add_argument("--days", type=int, default=roles.INVITE_DAYS, help="valid for this many days")
     p.set_defaults(handler=_roles)
+
+    p = sub.add_parser("poster", help="a printable A4 poster of a ward with a QR code to the bot")
+    p.add_argument("ward", help="ward code, e.g. E05013806")
+    p.add_argument("--out", help="file to write (default: poster-WARD.pdf)")
+    p.add_argument("--format", choices=["pdf", "png"], help="pdf (default) or png (300 dpi)")
+    p.add_argument("--language", default="en", help="language of the poster (en, pl...)")
+    p.set_defaults(handler=_poster)
+    p = sub.add_parser("export-site", help="the public record as a static site, JSON and feeds")
+    p.add_argument("dir", help="folder to write (new, empty, or an earlier export)")
+    p.add_argument(
+        "--base-url",
+        help="where the site will be served, e.g. https://example.org/wards/ (for feed links)",
+    )
+    p.set_defaults(handler=_export_site)
     return parser
 
 

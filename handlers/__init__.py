@@ -16,8 +16,10 @@ from handlers import (
     concerns,
     fallbacks,
     followups,
+    language,
     meetings,
     myconcerns,
+    poster,
     priorities,
     privacy,
     review,
@@ -43,6 +45,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     add(concerns.conversation())
     add(CommandHandler("start", start.start_command, filters=PRIVATE))
     add(CommandHandler("help", start.help_command, filters=PRIVATE))
+    add(CommandHandler("language", language.language_command, filters=PRIVATE))
     add(CommandHandler("ward", wards.ward_command, filters=PRIVATE))
     add(CommandHandler("priorities", priorities.priorities_command, filters=PRIVATE))
     add(CommandHandler("myconcerns", myconcerns.my_concerns_command, filters=PRIVATE))
@@ -57,10 +60,13 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     add(CommandHandler("cancelmeeting", meetings.cancel_meeting_command, filters=PRIVATE))
     add(CommandHandler("stats", stats.stats_command, filters=PRIVATE))
     add(CommandHandler("export", stats.export_command, filters=PRIVATE))
+    add(CommandHandler("poster", poster.poster_command, filters=PRIVATE))
     add(CommandHandler("respond", review.respond_command, filters=PRIVATE))
     add(CommandHandler("template", review.template_command, filters=PRIVATE))
     add(CommandHandler("wedid", review.we_did_command, filters=PRIVATE))
     add(CommandHandler("privacy", privacy.privacy_command, filters=PRIVATE))
+    add(CommandHandler("mydata", privacy.my_data_command, filters=PRIVATE))
+    add(CommandHandler("forget", privacy.forget_command, filters=PRIVATE))
     add(CommandHandler("updates", updates.updates_command, filters=PRIVATE))
     add(CommandHandler("broadcast", broadcast.broadcast_command, filters=PRIVATE))
     add(CommandHandler("vote", votes.vote_command, filters=PRIVATE))
@@ -94,7 +100,10 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     add(CallbackQueryHandler(updates.choice_pressed, pattern=cb.UPDATES_SET.pattern))
     add(CallbackQueryHandler(broadcast.send_pressed, pattern=cb.BROADCAST_SEND.pattern))
     add(CallbackQueryHandler(broadcast.cancel_pressed, pattern=cb.BROADCAST_CANCEL.pattern))
+    add(CallbackQueryHandler(privacy.forget_pressed, pattern=cb.FORGET_CONFIRM.pattern))
+    add(CallbackQueryHandler(privacy.keep_pressed, pattern=cb.FORGET_KEEP.pattern))
     add(CallbackQueryHandler(followups.rating_pressed, pattern=cb.RATE.pattern))
+    add(CallbackQueryHandler(language.language_pressed, pattern=cb.LANGUAGE_SET.pattern))
     add(CallbackQueryHandler(votes.pick_pressed, pattern=cb.VOTE_PICK.pattern))
     add(CallbackQueryHandler(vote_setup.setting_pressed, pattern=cb.VOTE_SET.pattern))
     add(CallbackQueryHandler(vote_setup.open_pressed, pattern=cb.VOTE_OPEN.pattern))

@@ -15,6 +15,10 @@ RESIDENT_COMMANDS: list[tuple[str, str]] = [
     ("meetings", N_("When and where your ward panel meets")),
     ("vote", N_("Vote on what your ward panel talks about")),
     ("updates", N_("Hear what your ward panel does: at once, weekly, or not")),
+    ("language", N_("Choose the language I write in")),
+    ("privacy", N_("What we keep about you, and why")),
+    ("mydata", N_("Everything we keep about you, as a file")),
+    ("forget", N_("Erase what we keep about you")),
     ("help", N_("What this bot can do")),
 ]
 

@@ -25,7 +25,7 @@ from bot.domain import roles
 from bot.domain.categories import CATEGORIES
 from bot.domain.errors import RuleError
 from bot.domain.roles import Action, NotAllowed, Staff
-from bot.i18n import N_, label, t
+from bot.i18n import DEFAULT_LANGUAGE, N_, label, t
 from bot.render import Html, join
 from handlers import callback_data as cb
 from handlers.commands import resident_commands
@@ -42,6 +42,7 @@ from handlers.common import (
 )
 from handlers.working_ward import working_ward
 from storage import priorities as priority_store
+from storage import residents as resident_store
 from storage import roles as role_store
 
 STAFF_COMMANDS: list[tuple[str, str]] = [
@@ -58,6 +59,7 @@ STAFF_COMMANDS: list[tuple[str, str]] = [
     ("newvote", N_("Let young people vote on the agenda: one choice per line")),
     ("stats", N_("Figures and a chart for your ward (or: /stats borough)")),
     ("export", N_("CSV for the minutes: /export FROM TO (YYYY-MM-DD)")),
+    ("poster", N_("A printable A4 poster with a QR code for your ward")),
 ]
 
 
@@ -76,10 +78,12 @@ async def sync_staff_commands(application: Application) -> None:  # type: ignore
     """At start-up: every staff member's chat gets the staff menu (roles granted by the CLI too)."""
     svc = application.bot_data["services"]
     ids = set(await role_store.staff_user_ids(svc.db)) | set(svc.settings.admin_ids)
+    languages = await resident_store.language_of(svc.db, sorted(ids))
     for user_id in sorted(ids):
         try:
             await application.bot.set_my_commands(
-                staff_commands("en"), scope=BotCommandScopeChat(user_id)
+                staff_commands(languages.get(user_id, DEFAULT_LANGUAGE)),
+                scope=BotCommandScopeChat(user_id),
             )
         except BadRequest:  # a chat the bot has never seen yet
             continue
