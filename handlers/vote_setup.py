@@ -16,7 +16,9 @@ setting's value whatever the button said.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import tzinfo
+from typing import TypeVar
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
@@ -41,6 +43,8 @@ from handlers.common import (
 from handlers.working_ward import working_ward
 from storage.votes import Vote
 
+T = TypeVar("T")
+
 AUDIENCE_LABELS = {
     "ward_youth": N_("Ward youth panel"),
     "borough_youth": N_("Borough youth panel"),
@@ -57,6 +61,40 @@ def _text_after_command(update: Update) -> str:
 
 def _button(text: str, fmt: cb.CallbackFormat, **values: str) -> InlineKeyboardButton:
     return InlineKeyboardButton(text, callback_data=fmt.build(**values))
+
+
+async def _on_vote(
+    update: Update,
+    context: Context,
+    fmt: cb.CallbackFormat,
+    action: Callable[..., Awaitable[T]],
+    *passed: str,
+    **extra: object,
+) -> tuple[str, T] | None:
+    """A press on a vote's button: parse it, run the domain `action` for this user on the
+    vote it names (which checks the role on the vote's ward), or answer its refusal.
+    `passed` names more groups of the button's data to hand over as they are."""
+    query = update.callback_query
+    assert query is not None
+    parsed = fmt.parse(query.data)
+    assert parsed is not None
+    svc = services(context)
+    resident = await resident_of(update, context)
+    try:
+        done = await action(
+            svc.db,
+            svc.clock,
+            svc.wards,
+            svc.settings.admin_ids,
+            user_id=resident.user_id,
+            vote_id=int(parsed["id"]),
+            **{name: parsed[name] for name in passed},
+            **extra,
+        )
+    except RuleError as err:
+        await refuse(update, resident.language, err)
+        return None
+    return resident.language, done
 
 
 # --- the draft preview ----------------------------------------------------------------------
@@ -204,28 +242,11 @@ async def new_vote_command(update: Update, context: Context) -> None:
 
 
 async def setting_pressed(update: Update, context: Context) -> None:
-    query = update.callback_query
-    assert query is not None
-    parsed = cb.VOTE_SET.parse(query.data)
-    assert parsed is not None
-    svc = services(context)
-    resident = await resident_of(update, context)
-    try:
-        draft = await vote_domain.change(
-            svc.db,
-            svc.clock,
-            svc.wards,
-            svc.settings.admin_ids,
-            user_id=resident.user_id,
-            vote_id=int(parsed["id"]),
-            setting=parsed["setting"],
-            value=parsed["value"],
-        )
-    except RuleError as err:
-        await refuse(update, resident.language, err)
+    found = await _on_vote(update, context, cb.VOTE_SET, vote_domain.change, "setting", "value")
+    if found is None:
         return
+    language, draft = found
     await answer(update)
-    language = resident.language
     await edit_quietly(
         update, _draft_text(context, language, draft), _draft_buttons(language, draft)
     )
@@ -233,50 +254,21 @@ async def setting_pressed(update: Update, context: Context) -> None:
 
 async def draft_pressed(update: Update, context: Context) -> None:
     """The ward's list ─▶ a draft: its preview again, to finish setting it up."""
-    query = update.callback_query
-    assert query is not None
-    parsed = cb.VOTE_DRAFT.parse(query.data)
-    assert parsed is not None
-    svc = services(context)
-    resident = await resident_of(update, context)
-    try:
-        draft = await vote_domain.show_draft(
-            svc.db,
-            svc.clock,
-            svc.wards,
-            svc.settings.admin_ids,
-            user_id=resident.user_id,
-            vote_id=int(parsed["id"]),
-        )
-    except RuleError as err:
-        await refuse(update, resident.language, err)
+    found = await _on_vote(update, context, cb.VOTE_DRAFT, vote_domain.show_draft)
+    if found is None:
         return
+    language, draft = found
     await answer(update)
-    language = resident.language
     await reply(update, _draft_text(context, language, draft), _draft_buttons(language, draft))
 
 
 async def open_pressed(update: Update, context: Context) -> None:
-    query = update.callback_query
-    assert query is not None
-    parsed = cb.VOTE_OPEN.parse(query.data)
-    assert parsed is not None
     svc = services(context)
-    resident = await resident_of(update, context)
-    language = resident.language
-    try:
-        opened = await vote_domain.open_vote(
-            svc.db,
-            svc.clock,
-            svc.wards,
-            svc.settings.admin_ids,
-            user_id=resident.user_id,
-            vote_id=int(parsed["id"]),
-            tz=svc.settings.tz,
-        )
-    except RuleError as err:
-        await refuse(update, language, err)
+    tz = svc.settings.tz
+    found = await _on_vote(update, context, cb.VOTE_OPEN, vote_domain.open_vote, tz=tz)
+    if found is None:
         return
+    language, opened = found
     svc.outbox_bell.ring()
     await answer(update, label(language, "The vote is open."))
     vote = opened.vote
@@ -290,7 +282,7 @@ async def open_pressed(update: Update, context: Context) -> None:
                     "✅ Vote #{id} is open. {count} people were told. Voting ends {when}.",
                     id=vote.id,
                     count=opened.told,
-                    when=short_when(language, vote.closes_at, svc.settings.tz),
+                    when=short_when(language, vote.closes_at, tz),
                 ),
                 t(language, "Results come to you when it closes. /newvote shows how it's going."),
             ]
@@ -299,27 +291,13 @@ async def open_pressed(update: Update, context: Context) -> None:
 
 
 async def discard_pressed(update: Update, context: Context) -> None:
-    query = update.callback_query
-    assert query is not None
-    parsed = cb.VOTE_DISCARD.parse(query.data)
-    assert parsed is not None
-    svc = services(context)
-    resident = await resident_of(update, context)
-    try:
-        vote = await vote_domain.discard(
-            svc.db,
-            svc.clock,
-            svc.wards,
-            svc.settings.admin_ids,
-            user_id=resident.user_id,
-            vote_id=int(parsed["id"]),
-        )
-    except RuleError as err:
-        await refuse(update, resident.language, err)
+    found = await _on_vote(update, context, cb.VOTE_DISCARD, vote_domain.discard)
+    if found is None:
         return
-    await answer(update, label(resident.language, "Discarded."))
+    language, vote = found
+    await answer(update, label(language, "Discarded."))
     await edit_quietly(
-        update, t(resident.language, "Draft vote #{id} discarded; nobody was told.", id=vote.id)
+        update, t(language, "Draft vote #{id} discarded; nobody was told.", id=vote.id)
     )
 
 
@@ -399,25 +377,10 @@ async def staff_votes_pressed(update: Update, context: Context) -> None:
 
 async def close_asked(update: Update, context: Context) -> None:
     """A closed vote cannot be reopened: ask once more before closing it early."""
-    query = update.callback_query
-    assert query is not None
-    parsed = cb.VOTE_CLOSE_ASK.parse(query.data)
-    assert parsed is not None
-    svc = services(context)
-    resident = await resident_of(update, context)
-    language = resident.language
-    try:
-        await vote_domain.panel_vote(
-            svc.db,
-            svc.clock,
-            svc.wards,
-            svc.settings.admin_ids,
-            user_id=resident.user_id,
-            vote_id=int(parsed["id"]),
-        )
-    except RuleError as err:
-        await refuse(update, language, err)
+    found = await _on_vote(update, context, cb.VOTE_CLOSE_ASK, vote_domain.panel_vote)
+    if found is None:
         return
+    language, vote = found
     await answer(update)
     await reply(
         update,
@@ -425,34 +388,20 @@ async def close_asked(update: Update, context: Context) -> None:
             language,
             "Close vote #{id} now? Nobody can vote after that, and the results go out "
             "straight away.",
-            id=parsed["id"],
+            id=vote.id,
         ),
         InlineKeyboardMarkup(
-            [[_button(label(language, "Yes, close it now"), cb.VOTE_CLOSE, id=parsed["id"])]]
+            [[_button(label(language, "Yes, close it now"), cb.VOTE_CLOSE, id=str(vote.id))]]
         ),
     )
 
 
 async def close_pressed(update: Update, context: Context) -> None:
-    query = update.callback_query
-    assert query is not None
-    parsed = cb.VOTE_CLOSE.parse(query.data)
-    assert parsed is not None
-    svc = services(context)
-    resident = await resident_of(update, context)
-    language = resident.language
-    try:
-        vote = await vote_domain.close_early(
-            svc.db,
-            svc.clock,
-            svc.wards,
-            svc.settings.admin_ids,
-            user_id=resident.user_id,
-            vote_id=int(parsed["id"]),
-        )
-    except RuleError as err:
-        await refuse(update, language, err)
+    found = await _on_vote(update, context, cb.VOTE_CLOSE, vote_domain.close_early)
+    if found is None:
         return
+    language, vote = found
+    svc = services(context)
     await vote_domain.publish(svc.db, svc.clock, svc.wards, vote.id, svc.settings.tz)
     svc.outbox_bell.ring()
     await answer(update, label(language, "Closed."))
@@ -468,25 +417,11 @@ async def close_pressed(update: Update, context: Context) -> None:
 
 async def chart_pressed(update: Update, context: Context) -> None:
     """📊 on the results: a bar chart of the counts, drawn off the event loop."""
-    query = update.callback_query
-    assert query is not None
-    parsed = cb.VOTE_CHART.parse(query.data)
-    assert parsed is not None
-    svc = services(context)
-    resident = await resident_of(update, context)
-    language = resident.language
-    try:
-        vote = await vote_domain.results_for_panel(
-            svc.db,
-            svc.clock,
-            svc.wards,
-            svc.settings.admin_ids,
-            user_id=resident.user_id,
-            vote_id=int(parsed["id"]),
-        )
-    except RuleError as err:
-        await refuse(update, language, err)
+    found = await _on_vote(update, context, cb.VOTE_CHART, vote_domain.results_for_panel)
+    if found is None:
         return
+    language, vote = found
+    svc = services(context)
     await answer(update)
     ward_name = svc.wards.name_of(vote.ward_code)
     png = await asyncio.to_thread(

@@ -140,8 +140,9 @@ async def panel_vote(
     *,
     user_id: int,
     vote_id: int,
+    action: Action = Action.OPEN_VOTE,
 ) -> Vote:
-    """The vote, if this user may run votes on its ward (refused and audited otherwise)."""
+    """The vote, if this user may do `action` on its ward (refused and audited otherwise)."""
     vote = await vote_store.get(db, vote_id)
     if vote is None or vote.state == "discarded":
         raise RuleError(N_("There is no vote #{id}."), id=vote_id)
@@ -151,7 +152,7 @@ async def panel_vote(
         directory,
         admin_ids,
         user_id,
-        Action.OPEN_VOTE,
+        action,
         vote.ward_code,
         target=f"vote:{vote.id}",
     )
@@ -418,18 +419,14 @@ async def results_for_panel(
     vote_id: int,
 ) -> Vote:
     """A closed vote's results, for its ward's panel and team (the chart)."""
-    vote = await vote_store.get(db, vote_id)
-    if vote is None or vote.state == "discarded":
-        raise RuleError(N_("There is no vote #{id}."), id=vote_id)
-    await roles.authorise(
+    vote = await panel_vote(
         db,
         clock,
         directory,
         admin_ids,
-        user_id,
-        Action.VIEW_STATS,
-        vote.ward_code,
-        target=f"vote:{vote.id}",
+        user_id=user_id,
+        vote_id=vote_id,
+        action=Action.VIEW_STATS,
     )
     if vote.state != "closed":
         raise RuleError(N_("The results of vote #{id} are shown when it closes."), id=vote.id)
