@@ -43,6 +43,8 @@ if str(REPO) not in sys.path:
 # python-telegram-bot 22 warns about RetryAfter.retry_after unless this opts in (as the bot does).
 os.environ.setdefault("PTB_TIMEDELTA", "true")
 
+from harness import Handled, StepFailed, percentile  # noqa: E402
+
 from bot.app import build_application  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.runtime import start_bot, stop_bot  # noqa: E402
@@ -58,40 +60,6 @@ WARD = "E05900002"  # Kingsmead, Northbank
 TEXT = "Loud music from the flat above until three in the morning, every night this week."
 REF = re.compile(r"WV-[2-9A-HJKMNP-Z]{5}")
 FIRST_USER = 100_001
-HANDLED_WITHIN = 300.0  # seconds; only a stuck bot gets near this
-
-
-class StepFailed(Exception):
-    """The bot's answer was not the one the next step needs."""
-
-
-@dataclass
-class Handled:
-    """How many times each update id was handled (or dropped), with waiters."""
-
-    counts: Counter[int] = field(default_factory=Counter)
-    at: dict[int, float] = field(default_factory=dict)  # first handling, perf_counter
-    waiters: dict[int, list[tuple[int, asyncio.Future[None]]]] = field(default_factory=dict)
-
-    def listener(self, update: object) -> None:
-        update_id = getattr(update, "update_id", None)
-        if update_id is None:
-            return
-        self.counts[update_id] += 1
-        self.at.setdefault(update_id, time.perf_counter())
-        for need, future in self.waiters.pop(update_id, []):
-            if self.counts[update_id] >= need:
-                if not future.done():
-                    future.set_result(None)
-            else:
-                self.waiters.setdefault(update_id, []).append((need, future))
-
-    async def wait(self, update_id: int, times: int = 1) -> None:
-        if self.counts[update_id] >= times:
-            return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.waiters.setdefault(update_id, []).append((times, future))
-        await asyncio.wait_for(future, HANDLED_WITHIN)
 
 
 @dataclass
@@ -188,13 +156,6 @@ class Bench:
             await self.file(outcome)
         except (StepFailed, TimeoutError) as err:
             outcome.failure = f"{type(err).__name__}: {err}"
-
-
-def _percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 async def main() -> int:
@@ -307,9 +268,9 @@ async def main() -> int:
         "updates": bench.pushed,
         "wall_s": round(wall, 3),
         "updates_per_s": round(bench.pushed / wall, 1) if wall else None,
-        "latency_ms_p50": round(_percentile(lat_ms, 50), 1),
-        "latency_ms_p95": round(_percentile(lat_ms, 95), 1),
-        "latency_ms_p99": round(_percentile(lat_ms, 99), 1),
+        "latency_ms_p50": round(percentile(lat_ms, 50), 1),
+        "latency_ms_p95": round(percentile(lat_ms, 95), 1),
+        "latency_ms_p99": round(percentile(lat_ms, 99), 1),
         "latency_ms_max": round(max(lat_ms), 1) if lat_ms else None,
         "latency_ms_mean": round(statistics.fmean(lat_ms), 1) if lat_ms else None,
         "send_rate": args.send_rate,

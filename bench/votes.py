@@ -59,6 +59,8 @@ if str(REPO) not in sys.path:
 # python-telegram-bot 22 warns about RetryAfter.retry_after unless this opts in (as the bot does).
 os.environ.setdefault("PTB_TIMEDELTA", "true")
 
+from harness import Handled, StepFailed, percentile  # noqa: E402
+
 from bot.app import build_application  # noqa: E402
 from bot.clock import from_iso, to_iso  # noqa: E402
 from bot.config import Settings  # noqa: E402
@@ -91,7 +93,6 @@ ITEMS = [
     "A skate park by the river",
     "Free wifi in the library",
 ]
-HANDLED_WITHIN = 300.0  # seconds; only a stuck bot gets near this
 DELIVERED_WITHIN = 300.0
 CHANGES = ("move", "add", "withdraw", "overreach", "again")
 
@@ -113,39 +114,6 @@ class FakeClock:
 
     def now(self) -> datetime:
         return self.current
-
-
-class StepFailed(Exception):
-    """The bot's answer was not the one the next step needs."""
-
-
-@dataclass
-class Handled:
-    """How many times each update id was handled (or dropped), with waiters."""
-
-    counts: Counter[int] = field(default_factory=Counter)
-    at: dict[int, float] = field(default_factory=dict)  # first handling, perf_counter
-    waiters: dict[int, list[tuple[int, asyncio.Future[None]]]] = field(default_factory=dict)
-
-    def listener(self, update: object) -> None:
-        update_id = getattr(update, "update_id", None)
-        if update_id is None:
-            return
-        self.counts[update_id] += 1
-        self.at.setdefault(update_id, time.perf_counter())
-        for need, future in self.waiters.pop(update_id, []):
-            if self.counts[update_id] >= need:
-                if not future.done():
-                    future.set_result(None)
-            else:
-                self.waiters.setdefault(update_id, []).append((need, future))
-
-    async def wait(self, update_id: int, times: int = 1) -> None:
-        if self.counts[update_id] >= times:
-            return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.waiters.setdefault(update_id, []).append((times, future))
-        await asyncio.wait_for(future, HANDLED_WITHIN)
 
 
 # --- the ballot's rules, as the buttons state them ----------------------------------------
@@ -362,13 +330,6 @@ class Bench:
             await self.forge(outsider)
         except (StepFailed, TimeoutError) as err:
             outsider.failure = f"{type(err).__name__}: {err}"
-
-
-def _percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def expected_winners(totals: dict[int, int], places: int) -> set[int]:
@@ -666,9 +627,9 @@ async def main() -> int:
         "wall_s": round(wall, 3),
         "presses_per_s": round(voting_pushed / wall, 1) if wall else None,
         "cpu_s": round(cpu, 3),
-        "latency_ms_p50": round(_percentile(lat_ms, 50), 1),
-        "latency_ms_p95": round(_percentile(lat_ms, 95), 1),
-        "latency_ms_p99": round(_percentile(lat_ms, 99), 1),
+        "latency_ms_p50": round(percentile(lat_ms, 50), 1),
+        "latency_ms_p95": round(percentile(lat_ms, 95), 1),
+        "latency_ms_p99": round(percentile(lat_ms, 99), 1),
         "latency_ms_max": round(max(lat_ms), 1) if lat_ms else None,
         "latency_ms_mean": round(statistics.fmean(lat_ms), 1) if lat_ms else None,
         "mismatches": len(mismatched),
