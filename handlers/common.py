@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import cast
 
 from telegram import (
@@ -29,6 +30,16 @@ log = logging.getLogger(__name__)
 
 Context = CallbackContext[ExtBot[None], dict, dict, dict]
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None
+
+
+_RECORD_ID = re.compile(r"#?([0-9]{1,9})")
+
+
+def record_id(text: str) -> int | None:
+    """A typed record number (`12` or `#12`): ASCII digits, at most nine. `str.isdigit`
+    would accept "²", which `int` refuses, and a longer number overflows SQLite."""
+    match = _RECORD_ID.fullmatch(text.strip())
+    return int(match.group(1)) if match else None
 
 
 def services(context: Context) -> Services:

@@ -20,7 +20,7 @@ from bot.i18n import label, t
 from bot.meeting_text import render_meeting, when_text
 from bot.render import Html, join
 from handlers.callback_data import MEETING_CANCEL, STAFF_MEETINGS
-from handlers.common import Context, answer, refuse, reply, resident_of, services
+from handlers.common import Context, answer, record_id, refuse, reply, resident_of, services
 from handlers.wards import begin_finding
 from handlers.working_ward import working_ward
 from storage.meetings import AgendaItem, Meeting
@@ -173,10 +173,11 @@ async def cancel_meeting_command(update: Update, context: Context) -> None:
     resident = await resident_of(update, context)
     language = resident.language
     args = context.args or []
-    if len(args) != 1 or not args[0].lstrip("#").isdigit() or len(args[0].lstrip("#")) > 9:
+    meeting_id = record_id(args[0]) if len(args) == 1 else None
+    if meeting_id is None:
         await reply(update, t(language, "Usage: /cancelmeeting ID (the number of the meeting)"))
         return
-    meeting = await _cancel(update, context, int(args[0].lstrip("#")))
+    meeting = await _cancel(update, context, meeting_id)
     if meeting is not None:
         await reply(update, _cancelled_text(language, meeting, services(context).settings.tz))
 

@@ -35,6 +35,7 @@ from handlers.common import (
     answer,
     audit_action,
     authorise,
+    record_id,
     refuse,
     reply,
     resident_of,
@@ -443,9 +444,11 @@ async def reword_command(update: Update, context: Context) -> None:
     resident = await resident_of(update, context)
     language = resident.language
     try:
-        if len(context.args or []) < 2 or not context.args[0].lstrip("#").isdigit():
+        args = context.args or []
+        priority_id = record_id(args[0]) if len(args) >= 2 else None
+        if priority_id is None:
             raise RuleError(N_("Usage: /reword ID New title | description"))
-        priority = await priority_store.get(svc.db, int(context.args[0].lstrip("#")))
+        priority = await priority_store.get(svc.db, priority_id)
         if priority is None:
             raise RuleError(N_("There is no such priority."))
         await authorise(

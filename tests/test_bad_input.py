@@ -158,3 +158,28 @@ async def test_fifty_messages_in_a_second_get_one_polite_notice(world: World) ->
     assert (
         len(to_flooder) == burst - 1 + 1
     )  # the burst minus the /start already sent, plus the notice
+
+
+@pytest.mark.parametrize(
+    ("command", "answer"),
+    [
+        ("/cancelmeeting ²", "Usage: /cancelmeeting ID"),
+        ("/cancelmeeting 99999999999999999999", "Usage: /cancelmeeting ID"),
+        ("/reword ² New title", "Usage: /reword ID"),
+        ("/reword 99999999999999999999999 New title | x", "Usage: /reword ID"),
+        ("/wedid #99999999999999999999 we fixed it", "Link the entry to a priority"),
+        ("/wedid #² fixed the lights", "Link the entry to a priority"),
+    ],
+)
+async def test_regression_a_typed_number_with_a_superscript_digit_or_twenty_digits_is_refused(
+    world: World, command: str, answer: str
+) -> None:
+    """Found by the fuzzer: `"²".isdigit()` is true but `int("²")` fails, and a 20-digit id
+    overflowed SQLite's integer; both reached the error handler."""
+    from bot.domain.roles import Role
+    from tests.staffing import join_as
+
+    chair = await join_as(world, "E05900002", Role.PANEL_CHAIR)
+    reply = await chair.says(command)
+    assert answer in reply.text
+    assert world.errors == []

@@ -124,7 +124,9 @@ async def save_template(
     )
 
 
-_LINK = re.compile(r"^(#\d+|WV-?[2-9A-HJKMNP-Z]{5}),?$", re.IGNORECASE)
+# Record ids are ASCII digits, at most 9 (`\d` would take "²", and a longer number
+# overflows SQLite's integer).
+_LINK = re.compile(r"^(#[0-9]{1,9}|WV-?[2-9A-HJKMNP-Z]{5}),?$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
