@@ -85,6 +85,7 @@ def _compile(po: Path, mo: Path) -> bytes | None:
 def reload_catalogs() -> None:
     """Forget the catalogs read so far (the next message reads, or compiles, them again)."""
     _catalog.cache_clear()
+    _spoken_languages.cache_clear()
 
 
 def t(language: str | None, message: str, /, **values: Any) -> Html:
@@ -100,9 +101,17 @@ def label(language: str | None, message: str, /, **values: Any) -> str:
 
 
 def babel_locale(language: str | None) -> str:
-    """The Babel locale for dates and numbers: British English for English (a UK product)."""
+    """The Babel locale for dates and numbers: the language's own where the bot speaks it,
+    else British English (a UK product). A language without a catalog gets its words in
+    English, so its dates are English too rather than a mix; and a client can send any tag
+    ("zz"), which Babel would refuse with UnknownLocaleError (found by fuzzing)."""
     language = normalise_language(language)
-    return "en_GB" if language == DEFAULT_LANGUAGE else language
+    return language if language in _spoken_languages() else "en_GB"
+
+
+@lru_cache(maxsize=1)
+def _spoken_languages() -> frozenset[str]:
+    return frozenset(available_languages()) - {DEFAULT_LANGUAGE}
 
 
 def available_languages() -> list[str]:

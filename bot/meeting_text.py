@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import tzinfo
 
-from babel import UnknownLocaleError
 from babel.dates import format_date, format_skeleton, format_time
 
 from bot.clock import from_iso
@@ -17,26 +16,18 @@ from storage.meetings import AgendaItem, Meeting
 def when_text(language: str, starts_at: str, tz: tzinfo) -> str:
     """`Thursday, 3 December 2026, 19:00` in the bot's time zone and the user's language."""
     local = from_iso(starts_at).astimezone(tz)
-    try:
-        locale = babel_locale(language)
-        day = format_date(local.date(), format="full", locale=locale)
-        hour = format_time(local.time(), format="short", locale=locale)
-    except (ValueError, UnknownLocaleError):
-        day = format_date(local.date(), format="full", locale=babel_locale(None))
-        hour = format_time(local.time(), format="short", locale=babel_locale(None))
+    locale = babel_locale(language)
+    day = format_date(local.date(), format="full", locale=locale)
+    hour = format_time(local.time(), format="short", locale=locale)
     return f"{day}, {hour}"
 
 
 def short_when(language: str, moment: str, tz: tzinfo) -> str:
     """`Thu 3 Dec, 19:00`: for lines that must fit a phone's width (votes)."""
     local = from_iso(moment).astimezone(tz)
-    try:
-        locale = babel_locale(language)
-        day = format_skeleton("MMMEd", local, locale=locale)
-        hour = format_time(local.time(), format="short", locale=locale)
-    except (ValueError, UnknownLocaleError):
-        day = format_skeleton("MMMEd", local, locale=babel_locale(None))
-        hour = format_time(local.time(), format="short", locale=babel_locale(None))
+    locale = babel_locale(language)
+    day = format_skeleton("MMMEd", local, locale=locale)
+    hour = format_time(local.time(), format="short", locale=locale)
     return f"{day}, {hour}"
 
 

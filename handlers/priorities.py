@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import date, tzinfo
 
-from babel import UnknownLocaleError
 from babel.dates import format_date
 from telegram import Update
 
@@ -21,10 +20,7 @@ SHOWN_CHARS = 300
 
 
 def _date(language: str, day: date) -> str:
-    try:
-        return format_date(day, format="long", locale=babel_locale(language))
-    except (ValueError, UnknownLocaleError):
-        return format_date(day, format="long", locale=babel_locale(None))
+    return format_date(day, format="long", locale=babel_locale(language))
 
 
 def _short(text: str) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 from datetime import date, timedelta
 
-from babel import UnknownLocaleError
 from babel.dates import format_date, format_timedelta
 from telegram import InputFile, Update
 
@@ -31,17 +30,11 @@ from handlers.working_ward import working_ward
 
 
 def _day(language: str, day: date, pattern: str) -> str:
-    try:
-        return format_date(day, format=pattern, locale=babel_locale(language))
-    except (ValueError, UnknownLocaleError):
-        return format_date(day, format=pattern, locale=babel_locale(None))
+    return format_date(day, format=pattern, locale=babel_locale(language))
 
 
 def _duration(language: str, delta: timedelta) -> str:
-    try:
-        return format_timedelta(delta, locale=babel_locale(language))
-    except (ValueError, UnknownLocaleError):
-        return format_timedelta(delta, locale=babel_locale(None))
+    return format_timedelta(delta, locale=babel_locale(language))
 
 
 def _title(language: str, stats_scope: stats_domain.Scope) -> str:

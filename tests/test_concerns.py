@@ -190,6 +190,18 @@ async def test_myconcerns_lists_newest_first_pages_and_opens_history(
     assert "Answer: We have reported it to the council." in history.text
 
 
+async def test_myconcerns_for_a_client_language_babel_does_not_know(world: World) -> None:
+    """Regression (found by fuzzing): a modified client sent `language_code` "zz"; the date
+    in /myconcerns went to Babel as locale "zz" and the handler raised UnknownLocaleError."""
+    resident = world.person(language="zz")
+    await resident.says("/start E05900002")
+    await _file(resident)
+    ref = _ref(await resident.taps("Send"))
+    listing = await resident.says("/myconcerns")
+    assert ref in listing.text
+    assert re.search(r"Raised \d{1,2} [A-Z][a-z]{2} \d{4}, \d{2}:\d{2}", listing.text), listing.text
+
+
 async def test_someone_elses_concern_cannot_be_opened_by_forged_button(world: World) -> None:
     owner = await _placed(world)
     await _file(owner)
