@@ -20,6 +20,7 @@ from telegram.ext import Application, ContextTypes
 
 from bot.services import Services
 from schedules import digest, followups, nudges, reminders, retention, votes
+from storage.db import unavailable_cause
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,10 @@ async def run_due(services: Services) -> dict[str, int]:
     """Run every job once for `services.clock.now()`; returns what each one did.
 
     A job that fails does not stop the others; the first failure is raised at the end
-    so the error handler (and the tests) see it.
+    so the error handler (and the tests) see it. When the database cannot be written
+    (disk full, read-only) the round stops there without raising: storage.db has said so
+    once, the other jobs would fail the same way, nothing was half done (each job writes
+    in whole transactions), and the next wake-up catches up on everything still due.
     """
     report: dict[str, int] = {}
     failure: BaseException | None = None
@@ -46,6 +50,13 @@ async def run_due(services: Services) -> dict[str, int]:
         try:
             report[name] = await job(services)
         except Exception as error:
+            if unavailable_cause(error) is not None:
+                log.info(
+                    "scheduled work waits for the database to take writes again (%s: %s)",
+                    name,
+                    error,
+                )
+                break
             log.exception("scheduled job %s failed", name)
             failure = failure or error
     services.outbox_bell.ring()

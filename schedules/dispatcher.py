@@ -17,6 +17,15 @@ How a send ends:
 - timeout, network error, 5xx: due again after a backoff (2, 4, 8... s), `failed` after
   `send_attempts` tries, with the last error kept.
 
+A send that gets no answer may be the message's fault or Telegram's: the dispatcher asks
+Telegram (getMe). If Telegram answers, the row takes its try as above. If not, Telegram is
+down, which is no message's fault: the row goes back without a try counted, nothing more
+is claimed, and getMe is asked again after pauses growing from 0.5 s to 30 s; the outbox
+carries on once it answers. So an outage of any length fails nothing and costs one
+request per pause. When the database cannot be written (disk full, read-only), claiming
+and recording fail: the dispatcher waits in the same growing steps, or until a write
+works again, and keeps the results of sends already made until they can be recorded.
+
 A graceful stop (SIGTERM) stops claiming, lets the sends in flight finish and commits
 their results; a kill leaves rows `sending`, which `outbox.recover()` re-queues at the
 next start (at-least-once; README "Delivery").
@@ -40,6 +49,7 @@ from bot.domain.broadcasts import progress_text
 from bot.pacing import BULK
 from bot.services import Services
 from storage import outbox
+from storage.db import unavailable_cause
 from storage.outbox import Item, Result, Row
 
 log = logging.getLogger(__name__)
@@ -47,6 +57,9 @@ log = logging.getLogger(__name__)
 PER_CHAT_GAP = 1.0  # seconds between two bulk messages to one chat (Telegram: ~1 a second)
 PROGRESS_EVERY = 3.0  # seconds between edits of a broadcast's progress message
 IDLE_LOOK = 1.0  # seconds between looks at the outbox when nothing rang the bell
+PROBE_FRESH = 1.0  # seconds a getMe answer stands for sends that failed together
+FIRST_PAUSE = 0.5  # seconds: the first wait when Telegram or the database fails...
+LONGEST_PAUSE = 30.0  # ... doubling each time up to this
 
 
 @dataclass
@@ -57,6 +70,9 @@ class DispatchStats:
     failed: int = 0
     retried: int = 0
     recovered: int = 0
+    held: int = 0  # rows put back without a try counted, Telegram being down
+    probes: int = 0  # getMe calls asking whether Telegram is up
+    storage_pauses: int = 0  # waits because the database could not be written
 
 
 def _markup(item: Item) -> InlineKeyboardMarkup | None:
@@ -70,6 +86,11 @@ def _markup(item: Item) -> InlineKeyboardMarkup | None:
 def backoff(attempts: int) -> timedelta:
     """2, 4, 8, 16... seconds, at most 10 minutes."""
     return timedelta(seconds=min(600, 2**attempts))
+
+
+def pause(failures: int) -> float:
+    """0.5, 1, 2, 4... seconds, at most LONGEST_PAUSE, after `failures` failures in a row."""
+    return min(LONGEST_PAUSE, FIRST_PAUSE * 2 ** max(0, failures - 1))
 
 
 class Dispatcher:
@@ -94,24 +115,47 @@ class Dispatcher:
         self._idle_look = -1  # the look that last found nothing to do
         self._idle = asyncio.Event()
         self._recording = False
+        self._stop_event = asyncio.Event()
+        # Telegram down: set at the first send that failed for want of an answer, cleared
+        # by any answer; meanwhile one probe at a time.
+        self._telegram_down = False
+        self._down_probes = 0  # getMe calls that failed since Telegram went down
+        self._probe: asyncio.Task[bool] | None = None
+        self._probe_started = 0.0
+        self._heard = asyncio.Event()  # an update came in: Telegram may be back
+        self._storage_failures = 0  # claims or records refused in a row by the database
+        self._unrecovered = False  # rows a dead process left `sending` still to re-queue
 
     # --- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
-        recovered = await outbox.recover(self.services.db)
+        await self._recover()
+        self._loop_task = asyncio.create_task(self._run(), name="outbox-dispatcher")
+        self._writer_task = asyncio.create_task(self._write(), name="outbox-writer")
+
+    async def _recover(self) -> None:
+        """Re-queue rows a dead process left `sending` (at start, or later if the database
+        could not be written at start)."""
+        try:
+            recovered = await outbox.recover(self.services.db)
+        except Exception as error:
+            if unavailable_cause(error) is None:
+                raise
+            self._unrecovered = True
+            return
+        self._unrecovered = False
         if recovered:
             log.warning(
                 "%d outbox message(s) were being sent when the bot last stopped; sending "
                 "them again (at-least-once: some may already have arrived)",
                 recovered,
             )
-        self.stats.recovered = recovered
-        self._loop_task = asyncio.create_task(self._run(), name="outbox-dispatcher")
-        self._writer_task = asyncio.create_task(self._write(), name="outbox-writer")
+        self.stats.recovered += recovered
 
     async def stop(self, within: float = 10.0) -> None:
         """Stop claiming, let sends in flight finish, commit their results."""
         self._stopping = True
+        self._stop_event.set()
         self.services.outbox_bell.ring()
         if self._loop_task is not None:
             with contextlib.suppress(asyncio.CancelledError):
@@ -120,6 +164,10 @@ class Dispatcher:
             _, pending = await asyncio.wait(set(self._inflight), timeout=within)
             for task in pending:
                 task.cancel()
+        if self._probe is not None and not self._probe.done():
+            self._probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._probe
         self._results_ready.set()
         if self._writer_task is not None:
             with contextlib.suppress(asyncio.CancelledError):
@@ -156,11 +204,47 @@ class Dispatcher:
 
     # --- claiming -----------------------------------------------------------------------
 
+    def heard_from_telegram(self, update: object = None) -> None:
+        """An update came in through getUpdates: if Telegram was down, ask it now rather
+        than at the end of the pause (bot/runtime.py calls this for every update)."""
+        if self._telegram_down:
+            self._heard.set()
+
+    async def _wait(
+        self, seconds: float, *, until_writable: bool = False, until_heard: bool = False
+    ) -> None:
+        """Sleep `seconds`; a stop ends it at once, and so, with `until_writable`, does the
+        first write that works again, and with `until_heard`, an update from Telegram."""
+        waits = [asyncio.create_task(self._stop_event.wait())]
+        if until_writable:
+            waits.append(asyncio.create_task(self.services.db.health.wait_recovered(seconds)))
+        if until_heard:
+            waits.append(asyncio.create_task(self._heard.wait()))
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in waits:
+                task.cancel()
+
+    async def _storage_pause(self) -> None:
+        """The database refused a write (storage.db has said why, once): wait, then again."""
+        self._storage_failures += 1
+        self.stats.storage_pauses += 1
+        await self._wait(pause(self._storage_failures), until_writable=True)
+
     async def _run(self) -> None:
         bell = self.services.outbox_bell
         db = self.services.db
         while not self._stopping:
             free = self.concurrency * 2 - len(self._inflight)
+            if self._telegram_down:
+                # Claim nothing while Telegram is down; ask it again after a longer pause.
+                self._down_probes += 1
+                self._heard.clear()
+                await self._wait(pause(self._down_probes), until_heard=True)
+                if not self._stopping and await self._reachable(fresh=True):
+                    self._telegram_answers()
+                continue
             if free <= 0:
                 self._slot_free.clear()
                 await self._slot_free.wait()
@@ -169,10 +253,17 @@ class Dispatcher:
             self._looks += 1
             look = self._looks
             try:
+                if self._unrecovered:
+                    await self._recover()
                 rows = await outbox.claim(db, to_iso(self.services.clock.now()), free)
-            except Exception:
+            except Exception as error:
+                if unavailable_cause(error) is not None:
+                    await self._storage_pause()
+                    continue
                 log.exception("could not read the outbox; trying again shortly")
                 rows = []
+            else:
+                self._storage_failures = 0
             if not rows:
                 if not self._inflight and not self._results and not self._recording:
                     self._idle_look = look
@@ -219,23 +310,71 @@ class Dispatcher:
             )
             result = Result(row.id, row.chat_id, row.item_id, "sent")
             self.stats.sent += 1
+            self._telegram_answers()
         except RetryAfter:
             # The pacer now holds every send for retry_after; this row goes out after it.
             self.stats.retry_after += 1
             result = Result(row.id, row.chat_id, row.item_id, "later")
+            self._telegram_answers()
         except Forbidden as error:
             self.stats.blocked += 1
             result = Result(row.id, row.chat_id, row.item_id, "blocked", error=str(error))
+            self._telegram_answers()
         except BadRequest as error:
             self.stats.failed += 1
             log.warning("outbox row %d to %d refused: %s", row.id, row.chat_id, error)
             result = Result(row.id, row.chat_id, row.item_id, "failed", error=str(error))
+            self._telegram_answers()
         except (NetworkError, TelegramError) as error:
             # NetworkError covers timeouts and 5xx. A timed-out send may have arrived: the
             # retry is the documented at-least-once edge, bounded by send_attempts.
-            result = self._retry_or_fail(row, error)
+            result = await self._no_answer(row, error)
         self._results.append(result)
         self._results_ready.set()
+
+    def _telegram_answers(self) -> None:
+        if self._telegram_down:
+            log.info(
+                "Telegram answers again; the outbox carries on (%d messages held back so far)",
+                self.stats.held,
+            )
+        self._telegram_down = False
+        self._down_probes = 0
+
+    async def _no_answer(self, row: Row, error: TelegramError) -> Result:
+        """A send Telegram did not answer (timeout, 5xx, network): the message's try, or
+        Telegram's outage?"""
+        if not self._telegram_down and await self._reachable():
+            return self._retry_or_fail(row, error)
+        if not self._telegram_down:
+            self._telegram_down = True
+            self._down_probes = 0
+            log.warning(
+                "Telegram is not answering (%s: %s); the outbox waits, asking again after "
+                "pauses of up to %.0f s",
+                type(error).__name__,
+                error,
+                LONGEST_PAUSE,
+            )
+        self.stats.held += 1
+        return Result(row.id, row.chat_id, row.item_id, "later", error=str(error))
+
+    async def _reachable(self, *, fresh: bool = False) -> bool:
+        """Whether Telegram answers getMe. Sends that failed together share one question."""
+        probe = self._probe
+        stale = time.monotonic() - self._probe_started > PROBE_FRESH
+        if probe is None or (probe.done() and (fresh or stale)):
+            self._probe_started = time.monotonic()
+            probe = self._probe = asyncio.create_task(self._get_me(), name="outbox-probe")
+        return await asyncio.shield(probe)
+
+    async def _get_me(self) -> bool:
+        self.stats.probes += 1
+        try:
+            await self.bot.get_me()
+        except TelegramError:
+            return False
+        return True
 
     def _retry_or_fail(self, row: Row, error: TelegramError) -> Result:
         attempts = row.attempts + 1
@@ -277,18 +416,30 @@ class Dispatcher:
 
     async def _record(self, batch: list[Result]) -> None:
         db = self.services.db
-        for attempt in range(5):
+        tries = 0
+        while True:
+            tries += 1
             try:
                 finished = await outbox.record(db, batch, to_iso(self.services.clock.now()))
                 break
-            except Exception:
-                log.exception(
-                    "could not record %d outbox results (try %d)", len(batch), attempt + 1
-                )
-                await asyncio.sleep(0.5 * (attempt + 1))
-        else:
-            # The rows stay `sending`: the next start re-queues them (at-least-once).
-            return
+            except Exception as error:
+                if unavailable_cause(error) is not None and not self._stopping:
+                    # The database cannot be written now (storage.db has said why): keep
+                    # the results and try again when it can, however long that takes.
+                    await self._storage_pause()
+                    continue
+                if unavailable_cause(error) is None:
+                    log.exception("could not record %d outbox results (try %d)", len(batch), tries)
+                if tries >= 5 or self._stopping:
+                    # The rows stay `sending`: the next start re-queues them (at-least-once).
+                    log.warning(
+                        "%d outbox results not recorded; those messages will be sent again "
+                        "at the next start (at-least-once)",
+                        len(batch),
+                    )
+                    return
+                await asyncio.sleep(0.5 * tries)
+        self._storage_failures = 0
         touched = {r.item_id for r in batch} | set(finished)
         await self._load_items(touched)
         for item_id in sorted(touched):

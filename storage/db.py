@@ -5,13 +5,22 @@ statements, not transactions, so two tasks sharing a connection can commit each 
 half-done work. Every write therefore runs as one `BEGIN IMMEDIATE` transaction while
 holding `_write_lock`; reads go through a second connection and, in WAL mode, never wait
 for the writer.
+
+When the disk is full or the database read-only, writes fail and reads still work. Every
+write goes through here, so this is where that is noticed: `WriteHealth` logs one clear
+ERROR line naming the cause and the file (and a reminder every few minutes while it lasts,
+never a traceback per write) and one line when writes work again; `unavailable_cause`
+lets the error handler, the outbox dispatcher and the schedules tell such a failure from a
+bug, answer residents politely and back off instead of retrying in a tight loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -30,6 +39,138 @@ class StorageError(RuntimeError):
     """The database cannot be used (missing directory, read-only, newer schema...)."""
 
 
+# SQLite's primary result codes that mean "the database cannot be written now", whatever
+# the SQL: the disk is full, the file (or its disk) is read-only, or the disk fails. Python
+# 3.11 reports the extended code (SQLITE_READONLY_DBMOVED, SQLITE_IOERR_WRITE...), whose
+# low byte is the primary one.
+_CAUSES = {
+    sqlite3.SQLITE_FULL: "full",
+    sqlite3.SQLITE_READONLY: "read-only",
+    sqlite3.SQLITE_IOERR: "failing (disk I/O error)",
+}
+REMIND_EVERY = 300.0  # seconds between reminders while writes keep failing
+
+
+def unavailable_cause(error: BaseException | None) -> str | None:
+    """ "full", "read-only" or "failing (disk I/O error)" when `error` (or the error it was
+    raised from) is SQLite refusing a write because of the disk or the file; None for
+    anything else (a bug, a constraint, a busy database...)."""
+    seen = 0
+    while error is not None and seen < 5:
+        if isinstance(error, sqlite3.Error):
+            code = getattr(error, "sqlite_errorcode", None)
+            if isinstance(code, int) and (code & 0xFF) in _CAUSES:
+                return _CAUSES[code & 0xFF]
+        error = error.__cause__
+        seen += 1
+    return None
+
+
+class WriteHealth:
+    """Whether the database takes writes: one ERROR line when it stops (then a reminder
+    every REMIND_EVERY seconds while it lasts), one line when it works again.
+
+    The first commit that changes something after a failure ends `wait_recovered`, so
+    whoever backs off (the outbox dispatcher) resumes at once, not at the end of its wait.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.cause: str | None = None  # None while writes work
+        self.refused = 0  # writes refused since `cause` was set
+        self._since = 0.0
+        self._reminded = 0.0
+        self._recovered = asyncio.Event()
+
+    @property
+    def ok(self) -> bool:
+        return self.cause is None
+
+    def failed(self, cause: str, error: BaseException) -> None:
+        now = time.monotonic()
+        if self.cause != cause:
+            first = self.cause is None
+            self.cause, self.refused, self._reminded = cause, 1, now
+            if first:
+                self._since = now
+                self._recovered.clear()
+            log.error(
+                "database is %s: %s (SQLite: %s); nothing new can be saved until this is "
+                "fixed; residents are told to try again later",
+                cause,
+                self.path,
+                error,
+            )
+            return
+        self.refused += 1
+        if now - self._reminded >= REMIND_EVERY:
+            self._reminded = now
+            log.error(
+                "database is still %s: %s; %d writes refused in %s",
+                cause,
+                self.path,
+                self.refused,
+                _duration(now - self._since),
+            )
+
+    def succeeded(self) -> None:
+        if self.cause is None:
+            return
+        log.info(
+            "database can be written again: %s (it was %s for %s; %d writes refused)",
+            self.path,
+            self.cause,
+            _duration(time.monotonic() - self._since),
+            self.refused,
+        )
+        self.cause, self.refused = None, 0
+        self._recovered.set()
+
+    async def wait_recovered(self, within: float) -> bool:
+        """Wait up to `within` seconds for writes to work again; True if they do."""
+        if self.cause is None:
+            return True
+        try:
+            async with asyncio.timeout(within):
+                await self._recovered.wait()
+        except TimeoutError:
+            return False
+        return True
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _open_failure(path: Path, error: sqlite3.Error) -> StorageError:
+    """What an operator needs to hear when the database cannot be opened or migrated."""
+    cause = unavailable_cause(error)
+    if path.exists() and not os.access(path, os.W_OK):
+        return StorageError(
+            f"the database {path} is read-only (SQLite: {error}): WardVoice must be able to "
+            "write to it; check its owner and permissions, and that its disk is not mounted "
+            "read-only"
+        )
+    if not os.access(path.parent, os.W_OK):
+        return StorageError(
+            f"the folder of the database {path} is read-only (SQLite: {error}): SQLite "
+            f"creates {path.name}-wal and {path.name}-shm beside the database, so WardVoice "
+            "must be able to write there"
+        )
+    if cause == "full":
+        return StorageError(
+            f"the disk holding the database {path} is full (SQLite: {error}): free some "
+            "space, then start WardVoice again"
+        )
+    if cause is not None:
+        return StorageError(f"the database {path} cannot be written (SQLite: {error})")
+    return StorageError(f"cannot open the database {path}: {error}")
+
+
 async def _connect(path: Path) -> aiosqlite.Connection:
     conn = await aiosqlite.connect(path, isolation_level=None)
     conn.row_factory = sqlite3.Row
@@ -46,6 +187,7 @@ class Database:
         self._writer = writer
         self._reader = reader
         self._write_lock = asyncio.Lock()
+        self.health = WriteHealth(path)
 
     @classmethod
     async def open(cls, path: Path | str) -> Database:
@@ -56,7 +198,7 @@ class Database:
         try:
             writer = await _connect(path)
         except sqlite3.Error as err:
-            raise StorageError(f"cannot open the database {path}: {err}") from err
+            raise _open_failure(path, err) from err
         try:
             mode = await (await writer.execute("PRAGMA journal_mode = WAL")).fetchone()
             if mode is None or str(mode[0]).lower() != "wal":
@@ -68,7 +210,15 @@ class Database:
             reader = await _connect(path)
         except sqlite3.Error as err:
             await writer.close()
-            raise StorageError(f"cannot open the database {path}: {err}") from err
+            raise _open_failure(path, err) from err
+        if str(path) != ":memory:" and not os.access(path, os.W_OK):
+            # SQLite opens a file it may not write read-only and says nothing until the
+            # first write: say it now, not at every resident's first tap.
+            await reader.close()
+            await writer.close()
+            raise _open_failure(
+                path, sqlite3.OperationalError("attempt to write a readonly database")
+            )
         return cls(path, writer, reader)
 
     async def close(self) -> None:
@@ -80,14 +230,40 @@ class Database:
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """One atomic write: `BEGIN IMMEDIATE` ... `COMMIT`, or `ROLLBACK` on any error."""
         async with self._write_lock:
-            await self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                await self._writer.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as err:
+                self._note(err)
+                raise
+            changes = self._writer.total_changes
             try:
                 yield self._writer
-            except BaseException:
-                await self._writer.execute("ROLLBACK")
-                raise
-            else:
+                # On a full disk this is where WAL mode fails: the commit appends the pages.
                 await self._writer.execute("COMMIT")
+            except BaseException as err:
+                await self._rollback()
+                if isinstance(err, sqlite3.Error):
+                    self._note(err)
+                raise
+            if self._writer.total_changes != changes:
+                # Only a commit that changed something shows the disk takes writes again
+                # (one that changed nothing writes nothing, and works on a full disk too).
+                self.health.succeeded()
+
+    async def _rollback(self) -> None:
+        try:
+            await self._writer.execute("ROLLBACK")
+        except sqlite3.OperationalError:
+            # After some errors (SQLITE_FULL at COMMIT among them) SQLite has rolled the
+            # transaction back itself: "no transaction is active" is then the answer, and
+            # the error to report is the one that caused it.
+            if self._writer.in_transaction:
+                raise
+
+    def _note(self, error: sqlite3.Error) -> None:
+        cause = unavailable_cause(error)
+        if cause is not None:
+            self.health.failed(cause, error)
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """A single write statement in its own transaction; returns the rows changed."""
@@ -113,7 +289,11 @@ class Database:
     async def checkpoint(self) -> None:
         """Copy the WAL into the main file and truncate it (after erasing data)."""
         async with self._write_lock:
-            await self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            try:
+                await self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as err:
+                self._note(err)
+                raise
 
     async def integrity_check(self) -> str:
         return str(await self.fetchval("PRAGMA integrity_check"))

@@ -280,7 +280,7 @@ async def make_world(
     worlds: list[World] = []
 
     async def start(template: Path | None, **overrides: Any) -> World:
-        db_path = tmp_path / f"wardvoice-{len(worlds)}.db"
+        db_path = overrides.pop("db_path", None) or tmp_path / f"wardvoice-{len(worlds)}.db"
         if template is not None:
             _copy_db(template, db_path)
         settings = Settings(

@@ -8,6 +8,8 @@ the fake Bot API on 127.0.0.1 and is stopped once about a third has gone out:
   got it twice is one of the rows in that window;
 - with SIGTERM: the dispatcher finishes what is in flight and records it, so after the
   restart nobody gets it twice.
+
+Either way the database passes `PRAGMA integrity_check` afterwards.
 """
 
 from __future__ import annotations
@@ -133,6 +135,8 @@ async def _interrupt_and_restart(
         await asyncio.wait_for(bot.wait(), WITHIN)
     delivered = {chat: n for chat, n in api.delivered.items() if chat >= FIRST_USER}
     assert set(_rows(db_path)) == {"sent"}
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     return in_flight, delivered
 
 

@@ -17,6 +17,12 @@ With `limits=TelegramLimits()` it also enforces Telegram's flood limits on sendi
 was told about is over. Counters (`sent_total`, `delivered`, `rejected_429`, `violations`,
 `max_sends_in_any_second()`) and GET /stats let a benchmark prove the bot kept to them;
 `record=False` keeps the per-call bookkeeping of sendMessage out of a 10,000-message run.
+
+Telegram's own bad days, for fault tests: `fail_next` fails the next few calls of one
+method; `start_outage()` answers every call (getUpdates included, or only the methods
+named) with a 5xx until `end_outage()`; `start_hanging()` answers nothing until
+`end_outage()`, so the bot's read timeouts fire. `outage_calls` counts the calls an outage
+or a hang took, per method, to show the bot backed off rather than hammering the server.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ import re
 import time
 from array import array
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -383,6 +389,13 @@ class FakeBotAPI:
         self._poll_generation = 0
         self._calls_changed = asyncio.Event()
         self._failures: dict[str, deque[_Failure]] = {}
+        # An outage: every call of `_outage_methods` (None: all) gets this error.
+        self._outage: ApiError | None = None
+        self._outage_methods: frozenset[str] | None = None
+        # A hang: calls of `_hang_methods` (None: all) wait for this event, then get a 504.
+        self._hang: asyncio.Event | None = None
+        self._hang_methods: frozenset[str] | None = None
+        self.outage_calls: Counter[str] = Counter()  # method -> calls an outage or hang took
         self._messages: dict[int, dict[int, JsonDict]] = {}  # bot's messages per chat
         self._incoming: dict[int, dict[int, JsonDict]] = {}  # users' messages per chat
         self._next_message_id: dict[int, int] = {}
@@ -445,9 +458,10 @@ class FakeBotAPI:
         self._port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
     async def stop(self) -> None:
-        """Release waiting long polls at once, then close the server."""
+        """Release waiting long polls and hung calls at once, then close the server."""
         self._closing = True
         self._pulse_updates()
+        self.end_outage()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -557,6 +571,46 @@ class FakeBotAPI:
         self._failures.setdefault(name, deque()).append(
             _Failure(status, description, retry_after, times)
         )
+
+    def _methods(self, methods: Iterable[str] | None) -> frozenset[str] | None:
+        if methods is None:
+            return None
+        return frozenset(self._by_lower.get(m.lower(), m) for m in methods)
+
+    def start_outage(
+        self,
+        *,
+        status: int = 502,
+        description: str = "Bad Gateway",
+        methods: Iterable[str] | None = None,
+    ) -> None:
+        """From now on every call (or every call of `methods`) fails with this HTTP status,
+        as Telegram's front end does when its servers are down, until `end_outage()`.
+
+        getUpdates fails too, so updates pushed meanwhile wait unconfirmed and are served
+        once it ends, as Telegram keeps what users wrote during its outage."""
+        self._outage = ApiError(status, description)
+        self._outage_methods = self._methods(methods)
+
+    def start_hanging(self, *, methods: Iterable[str] | None = None) -> None:
+        """From now on calls (or calls of `methods`) get no answer until `end_outage()`: the
+        bot's read timeout fires. The calls that hung are then answered 504 Gateway Timeout
+        without being carried out, so nothing the bot gave up on arrives late."""
+        if self._hang is None:
+            self._hang = asyncio.Event()
+        self._hang_methods = self._methods(methods)
+
+    def end_outage(self) -> None:
+        """Telegram is back: calls are answered again, and the calls that hung get a 504."""
+        self._outage = None
+        self._outage_methods = None
+        hang, self._hang = self._hang, None
+        if hang is not None:
+            hang.set()
+
+    @staticmethod
+    def _affects(methods: frozenset[str] | None, method: str) -> bool:
+        return methods is None or method in methods
 
     # --- flood limits and counters -----------------------------------------------------
 
@@ -688,6 +742,15 @@ class FakeBotAPI:
         recorded = method != "getUpdates" and (self.record or method != "sendMessage")
         if recorded:
             self.calls.append(call)
+        hang = self._hang
+        if hang is not None and self._affects(self._hang_methods, method):
+            self.outage_calls[method] += 1
+            await hang.wait()
+            return self._failed(call, ApiError(504, "Gateway Timeout"), recorded)
+        outage = self._outage
+        if outage is not None and self._affects(self._outage_methods, method):
+            self.outage_calls[method] += 1
+            return self._failed(call, outage, recorded)
         if method != "getUpdates" and self.latency > 0:
             await asyncio.sleep(self.latency)
         sending = method in SENDING_METHODS
@@ -702,17 +765,20 @@ class FakeBotAPI:
             self._inject_failure(method)
             result = await self._handlers[method](params)
         except ApiError as error:
-            call.status, call.description = error.status, error.description
-            if not recorded and method != "getUpdates":
-                self.calls.append(call)
-            self._pulse_calls()
-            return _json(error.body(), error.status)
+            return self._failed(call, error, recorded)
         if sending:
             self._accept_send(method, chat_id, now)
         call.status = 200
         if recorded:
             self._pulse_calls()
         return _json({"ok": True, "result": result}, 200)
+
+    def _failed(self, call: ApiCall, error: ApiError, recorded: bool) -> web.Response:
+        call.status, call.description = error.status, error.description
+        if not recorded and call.method != "getUpdates":
+            self.calls.append(call)
+        self._pulse_calls()
+        return _json(error.body(), error.status)
 
     async def _download(self, request: web.Request) -> web.Response:
         if request.match_info["token"] != self.TOKEN:
