@@ -3,7 +3,9 @@
 Each subscriber gets the entries recorded since their own last digest (their
 `digest_after` watermark: a new subscriber starts from the moment they subscribed), and
 nothing at all when nothing is new. A ward's run for a slot is one transaction: the
-outbox item keyed `digest:WARD:SLOT`, the advanced watermarks and the ward's mark.
+outbox item keyed `digest:WARD:SLOT`, the advanced watermarks and the ward's mark. Once
+every ward has its mark for a slot, a mark for the whole bot (scope '') says so, and the
+job does nothing more until the next slot.
 """
 
 from __future__ import annotations
@@ -75,34 +77,45 @@ async def run(services: Services) -> int:
     weekday, hour, minute = settings.digest_slot
     slot = to_iso(latest_slot(now, settings.tz, weekday, hour, minute))
     db = services.db
+    # Every ward done for this slot (the ward marks are the record; this one only spares
+    # the look at thousands of them every minute of the week).
+    everywhere = await store.mark(db, "digest")
+    if everywhere is not None and everywhere >= slot:
+        return 0
+    done = await store.marks(db, "digest")
     queued = 0
     for ward_code in await subscriptions.wards_with_weekly(db):
-        done = await store.mark(db, "digest", ward_code)
-        if done is not None and done >= slot:
+        if done.get(ward_code, "") >= slot:
             continue
-        subscribers = await subscriptions.of_ward(db, ward_code, ("weekly",))
-        if not subscribers:
-            continue
-        entries = await store.outcomes_after(
-            db, ward_code, min(s.digest_after for s in subscribers), slot
-        )
-        ward_name = services.wards.name_of(ward_code)
-        recipients: list[Recipient] = []
-        covered: list[tuple[int, int]] = []
-        for subscriber in subscribers:
-            mine = [e for e in entries if e.id > subscriber.digest_after]
-            if not mine:
-                continue
-            text = render(subscriber.language, ward_name, mine)
-            recipients.append(Recipient(subscriber.user_id, subscriber.language, str(text)))
-            covered.append((subscriber.user_id, mine[-1].id))
-        envelope = (
-            Envelope(
-                "digest", {}, recipients, key=f"digest:{ward_code}:{slot}", ward_code=ward_code
-            )
-            if recipients
-            else None
-        )
-        await store.record_digest(db, ward_code, slot, envelope, covered, to_iso(now))
-        queued += len(recipients)
+        queued += await prepare(services, ward_code, slot, now)
+    await store.set_mark(db, "digest", "", slot)
     return queued
+
+
+async def prepare(services: Services, ward_code: str, slot: str, now: datetime) -> int:
+    """One ward's digest for `slot`: each weekly subscriber's entries, queued in one
+    transaction with their watermarks and the ward's mark; returns rows queued."""
+    db = services.db
+    subscribers = await subscriptions.of_ward(db, ward_code, ("weekly",))
+    if not subscribers:
+        return 0
+    entries = await store.outcomes_after(
+        db, ward_code, min(s.digest_after for s in subscribers), slot
+    )
+    ward_name = services.wards.name_of(ward_code)
+    recipients: list[Recipient] = []
+    covered: list[tuple[int, int]] = []
+    for subscriber in subscribers:
+        mine = [e for e in entries if e.id > subscriber.digest_after]
+        if not mine:
+            continue
+        text = render(subscriber.language, ward_name, mine)
+        recipients.append(Recipient(subscriber.user_id, subscriber.language, str(text)))
+        covered.append((subscriber.user_id, mine[-1].id))
+    envelope = (
+        Envelope("digest", {}, recipients, key=f"digest:{ward_code}:{slot}", ward_code=ward_code)
+        if recipients
+        else None
+    )
+    await store.record_digest(db, ward_code, slot, envelope, covered, to_iso(now))
+    return len(recipients)

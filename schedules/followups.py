@@ -60,9 +60,11 @@ async def run(services: Services) -> int:
     due = now - timedelta(days=services.settings.followup_days)
     oldest = due - timedelta(days=WINDOW_DAYS)
     queued = 0
-    for answered in await store.first_answered_between(db, to_iso(oldest), to_iso(due)):
+    answered_list = await store.first_answered_between(db, to_iso(oldest), to_iso(due))
+    asked = await outbox.existing_keys(db, [f"followup:{a.concern_id}" for a in answered_list])
+    for answered in answered_list:
         key = f"followup:{answered.concern_id}"
-        if await outbox.key_exists(db, key):
+        if key in asked:
             continue
         people = await store.reachable(db, await concern_store.followers(db, answered.concern_id))
         if not people:

@@ -185,18 +185,23 @@ _MINE = (
     "(c.raised_by = ? OR EXISTS (SELECT 1 FROM concern_supporters s"
     " WHERE s.concern_id = c.id AND s.user_id = ?))"
 )
+# The same set as ids, each half through its own index (concerns_raised_by,
+# concern_supporters_user). `_MINE` in a WHERE over many rows is an OR SQLite cannot
+# answer from an index: it scans every concern (about 60 ms at 200,000).
+_MY_IDS = (
+    "SELECT id FROM concerns WHERE raised_by = ?"
+    " UNION SELECT concern_id FROM concern_supporters WHERE user_id = ?"
+)
 
 
 async def for_resident(
     db: Database, user_id: int, limit: int, offset: int
 ) -> tuple[list[Concern], int]:
     """Concerns the resident raised or supports, newest first, and how many there are."""
-    total = int(
-        await db.fetchval(f"SELECT count(*) FROM concerns c WHERE {_MINE}", (user_id, user_id))
-    )
+    total = int(await db.fetchval(f"SELECT count(*) FROM ({_MY_IDS})", (user_id, user_id)))
     rows = await db.fetchall(
-        f"SELECT {_COLUMNS} FROM concerns c WHERE {_MINE} ORDER BY c.created_at DESC, c.id DESC"
-        " LIMIT ? OFFSET ?",
+        f"SELECT {_COLUMNS} FROM concerns c WHERE c.id IN ({_MY_IDS})"
+        " ORDER BY c.created_at DESC, c.id DESC LIMIT ? OFFSET ?",
         (user_id, user_id, limit, offset),
     )
     return [_concern(r) for r in rows], total

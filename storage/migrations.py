@@ -418,6 +418,17 @@ MIGRATIONS: list[str] = [
         asked_at TEXT NOT NULL
     );
     """,
+    # 9: indexes for a national roll-out's volumes (bench/scale.py: 200,000 concerns).
+    # A concern's first answer is one index seek (staff figures and CSV exports ask it
+    # for every concern of a ward or borough), follow-ups find the answers given in a
+    # window without grouping every answer ever given, and a ward's concerns are read by
+    # date range instead of all of them.
+    """
+    CREATE INDEX concern_responses ON concern_events(concern_id, changed_at)
+        WHERE kind = 'response';
+    CREATE INDEX concern_responses_at ON concern_events(changed_at) WHERE kind = 'response';
+    CREATE INDEX concerns_ward_created ON concerns(ward_code, created_at);
+    """,
 ]
 
 

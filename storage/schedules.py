@@ -25,6 +25,12 @@ async def mark(db: Database, job: str, scope: str = "") -> str | None:
     return None if value is None else str(value)
 
 
+async def marks(db: Database, job: str) -> dict[str, str]:
+    """Every scope's mark of a job."""
+    rows = await db.fetchall("SELECT scope, done_until FROM schedule_marks WHERE job = ?", (job,))
+    return {str(r[0]): str(r[1]) for r in rows}
+
+
 async def _set_mark(conn: aiosqlite.Connection, job: str, scope: str, done_until: str) -> None:
     await conn.execute(
         "INSERT INTO schedule_marks (job, scope, done_until) VALUES (?, ?, ?) "
@@ -98,14 +104,20 @@ async def meetings_starting(db: Database, after: str, until: str) -> list[Meetin
     return [MeetingDue(int(r[0]), r[1], r[2], r[3], bool(r[4]), r[5]) for r in rows]
 
 
-async def meeting_starts(db: Database, ward_code: str, before: str, limit: int) -> list[str]:
-    """The start times of a ward's latest meetings before a moment, newest first."""
+async def recent_meeting_starts(db: Database, before: str, limit: int) -> dict[str, list[str]]:
+    """Per ward, the start times of its latest `limit` meetings before a moment, newest
+    first (one query for every ward, for the nudges)."""
     rows = await db.fetchall(
-        "SELECT starts_at FROM meetings WHERE ward_code = ? AND cancelled_at IS NULL "
-        "AND starts_at <= ? ORDER BY starts_at DESC LIMIT ?",
-        (ward_code, before, limit),
+        "SELECT ward_code, starts_at FROM (SELECT ward_code, starts_at, row_number() OVER"
+        " (PARTITION BY ward_code ORDER BY starts_at DESC) AS n FROM meetings"
+        " WHERE cancelled_at IS NULL AND starts_at <= ?) WHERE n <= ?"
+        " ORDER BY ward_code, starts_at DESC",
+        (before, limit),
     )
-    return [str(r[0]) for r in rows]
+    found: dict[str, list[str]] = {}
+    for row in rows:
+        found.setdefault(row[0], []).append(str(row[1]))
+    return found
 
 
 async def staff_of(db: Database, scope: str, roles: Sequence[str]) -> list[int]:
@@ -130,12 +142,21 @@ class Answered:
 
 
 async def first_answered_between(db: Database, start: str, end: str) -> list[Answered]:
-    """Concerns whose first response was given in [start, end)."""
+    """Concerns whose first response was given in [start, end).
+
+    A concern whose first response falls in the window has a response in it: the
+    candidates come from the window (index concern_responses_at), and each one's first
+    response is one seek (concern_responses), rather than grouping every answer ever given.
+    """
     rows = await db.fetchall(
-        "SELECT c.id, c.ref, c.ward_code, c.category, MIN(e.changed_at) AS first "
-        "FROM concerns c JOIN concern_events e ON e.concern_id = c.id AND e.kind = 'response' "
-        "GROUP BY c.id HAVING first >= ? AND first < ? ORDER BY first",
-        (start, end),
+        "SELECT c.id, c.ref, c.ward_code, c.category, f.first FROM ("
+        " SELECT w.concern_id, (SELECT min(e.changed_at) FROM concern_events e"
+        "  WHERE e.concern_id = w.concern_id AND e.kind = 'response') AS first"
+        " FROM concern_events w WHERE w.kind = 'response' AND w.changed_at >= ?"
+        " AND w.changed_at < ? GROUP BY w.concern_id) f"
+        " JOIN concerns c ON c.id = f.concern_id WHERE f.first >= ? AND f.first < ?"
+        " ORDER BY f.first, c.id",
+        (start, end, start, end),
     )
     return [Answered(int(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
 

@@ -16,6 +16,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
+
 import schedules
 from bot.domain.roles import Role
 from handlers import callback_data as cb
@@ -336,6 +338,38 @@ async def test_a_digest_sent_before_a_restart_is_not_sent_again_after_it(
     assert (await second.tick())["digest"] == 0
     assert (await _move_to(second, _london("2026-11-24T18:00")))["digest"] == 0
     assert len(_got_any(second, reader, DIGEST_TITLE, since)) == 1
+
+
+async def test_once_every_ward_has_this_weeks_digest_the_job_looks_at_no_ward_until_the_next(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A country has thousands of wards with weekly subscribers and the job wakes every
+    minute: after a slot is done everywhere, one mark says so (bench/scale.py)."""
+    await world.tick()  # the wake at start-up
+    await _resident(world, updates="Weekly digest")
+    chair, priority = await _chair_with_priority(world)
+    await world.tick()
+    await _we_did(chair, priority, "Speed checks on three evenings.")
+    assert (await _move_to(world, _london("2026-11-23T18:00:30")))["digest"] == 1
+    assert (
+        await world.db.fetchval(
+            "SELECT done_until FROM schedule_marks WHERE job = 'digest' AND scope = ''"
+        )
+        == "2026-11-23T18:00:00+00:00"
+    )
+
+    prepared: list[str] = []
+
+    async def prepare(services: object, ward_code: str, slot: str, now: object) -> int:
+        prepared.append(ward_code)
+        return 0
+
+    monkeypatch.setattr(digest, "prepare", prepare)
+    await _move_to(world, _london("2026-11-23T18:05"))
+    await _move_to(world, _london("2026-11-27T12:00"))
+    assert prepared == []
+    await _move_to(world, _london("2026-11-30T18:00:30"))
+    assert prepared == [KINGSMEAD]
 
 
 # --- time zones ----------------------------------------------------------------------------

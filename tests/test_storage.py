@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 
 import aiosqlite
 import pytest
 
+from storage import concerns as concern_store
+from storage import schedules as schedule_store
+from storage import stats as stats_store
 from storage.db import Database, StorageError
 from storage.migrations import MIGRATIONS, apply_migrations, schema_version, split_statements
 
@@ -165,3 +170,38 @@ async def test_migration_7_keeps_the_outbox_and_lets_it_carry_votes(
         assert await db.integrity_check() == "ok"
     finally:
         await db.close()
+
+
+async def test_the_queries_that_grow_with_the_country_read_through_indexes(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 200,000 concerns (bench/scale.py) a scan of every concern or every concern event
+    costs 60 to 200 ms on the one reader connection residents' replies wait behind: a
+    resident's /myconcerns, a ward's or a borough's figures and CSV export, and the
+    follow-ups job (every minute) must seek, not scan (migration 9)."""
+    seen: list[tuple[str, tuple[object, ...]]] = []
+    fetchall = db.fetchall
+
+    async def recording(sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
+        seen.append((sql, tuple(params)))
+        return await fetchall(sql, params)
+
+    monkeypatch.setattr(db, "fetchall", recording)
+    await concern_store.for_resident(db, 7, 5, 0)
+    await stats_store.concerns_created(
+        db, ["E05900002", "E05900011"], "2026-08-31T00:00:00+00:00", "2026-11-24T00:00:00+00:00"
+    )
+    await schedule_store.first_answered_between(
+        db, "2026-10-12T00:00:00+00:00", "2026-10-26T00:00:00+00:00"
+    )
+    monkeypatch.undo()
+    assert len(seen) == 4
+    plans = []
+    for sql, params in seen:
+        plan = [str(r[3]) for r in await db.fetchall(f"EXPLAIN QUERY PLAN {sql}", params)]
+        scans = [step for step in plan if re.match(r"SCAN (c|e|w|concerns|concern_events)\b", step)]
+        assert not scans, f"{sql}\n{plan}"
+        plans.append(" | ".join(plan))
+    figures, follow_ups = plans[2], plans[3]
+    assert "concerns_ward_created" in figures and "concern_responses " in figures, figures
+    assert "concern_responses_at" in follow_ups, follow_ups
