@@ -60,7 +60,6 @@ async def start_bot(application: Application, *, poll_timeout: int = 30) -> None
     """Connect (getMe), set the command menu, and start long polling."""
     await application.initialize()
     await set_commands(application.bot)
-    await sync_staff_commands(application)
     await application.start()
     assert application.updater is not None
     await application.updater.start_polling(
@@ -79,6 +78,8 @@ async def start_bot(application: Application, *, poll_timeout: int = 30) -> None
         processor.listeners.append(dispatcher.heard_from_telegram)
     await dispatcher.start()
     install_schedules(application)
+    # Staff menus after polling has started: the first answer does not wait for them.
+    application.create_task(sync_staff_commands(application), name="sync-staff-menus")
     # The fast grid for point lookups is built in a thread after start-up: answers
     # are correct before it is ready, only slower.
     application.create_task(services.wards.warm(), name="warm-ward-index")

@@ -429,6 +429,15 @@ MIGRATIONS: list[str] = [
     CREATE INDEX concern_responses_at ON concern_events(changed_at) WHERE kind = 'response';
     CREATE INDEX concerns_ward_created ON concerns(ward_code, created_at);
     """,
+    # 10: which staff command menu each staff chat was last sent, so start-up sends only
+    # the menus that changed (thousands of setMyCommands took seconds before the first
+    # answer; bench/scale.py).
+    """
+    CREATE TABLE staff_menus (
+        user_id INTEGER PRIMARY KEY,
+        digest TEXT NOT NULL                 -- a hash of the menu's language and commands
+    );
+    """,
 ]
 
 

@@ -393,6 +393,7 @@ async def forget(
         roles = await _count(conn, "DELETE FROM roles WHERE user_id = ?", p)
         roles += await _count(conn, "DELETE FROM admins WHERE user_id = ?", p)
         await conn.execute("DELETE FROM staff_focus WHERE user_id = ?", p)
+        await conn.execute("DELETE FROM staff_menus WHERE user_id = ?", p)
         # The invite stays spent (used_at), but no longer says by whom.
         await conn.execute("UPDATE invites SET used_by = NULL WHERE used_by = ?", p)
 

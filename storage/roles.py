@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from storage.db import Database
@@ -43,6 +44,23 @@ async def staff_user_ids(db: Database) -> list[int]:
         "SELECT user_id FROM roles WHERE role != 'youth' UNION SELECT user_id FROM admins"
     )
     return [int(r[0]) for r in rows]
+
+
+async def menus_sent(db: Database) -> dict[int, str]:
+    """Each staff chat's menu as last sent at start-up (a digest), by user id."""
+    rows = await db.fetchall("SELECT user_id, digest FROM staff_menus")
+    return {int(r[0]): str(r[1]) for r in rows}
+
+
+async def record_menus(db: Database, sent: dict[int, str], removed: Iterable[int] = ()) -> None:
+    """Remember the menus just sent, and forget those taken away."""
+    async with db.transaction() as conn:
+        await conn.executemany(
+            "INSERT INTO staff_menus (user_id, digest) VALUES (?, ?) "
+            "ON CONFLICT (user_id) DO UPDATE SET digest = excluded.digest",
+            list(sent.items()),
+        )
+        await conn.executemany("DELETE FROM staff_menus WHERE user_id = ?", [(u,) for u in removed])
 
 
 async def grant(db: Database, user_id: int, scope: str, role: str, *, by: str, now: str) -> bool:

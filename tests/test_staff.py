@@ -221,3 +221,26 @@ async def test_staff_with_roles_in_two_wards_choose_which_one_they_work_on(world
     back = await member.taps("Kingsmead")
     assert "Which ward" in switched.text and "Panel tools for Kingsmead ward" in back.text
     assert "Priorities" in [b["text"] for b in back.buttons], "a panel member here"
+
+
+async def test_start_up_sends_only_the_staff_menus_that_changed(world: World) -> None:
+    """A city has thousands of staff: sending every menu at every start delayed the first
+    answer by seconds (bench/scale.py). A menu goes again only when it changed, and a
+    chat that is no longer staff loses it."""
+    from handlers.staff import sync_staff_commands
+    from storage import roles as role_store
+
+    chair = await join_as(world, KINGSMEAD, roles.Role.PANEL_CHAIR)
+    member = await join_as(world, KINGSMEAD, roles.Role.PANEL_MEMBER)
+    assert await sync_staff_commands(world.application) == 2, "first start: both menus go"
+    assert await sync_staff_commands(world.application) == 0, "nothing changed, nothing sent"
+
+    await role_store.revoke(world.db, member.user_id, KINGSMEAD, None)
+    before = len(world.api.calls)
+    assert await sync_staff_commands(world.application) == 1
+    assert [c.method for c in world.api.calls[before:]] == ["deleteMyCommands"]
+    assert world.api.commands_for({"type": "chat", "chat_id": member.sim.chat_id}) == []
+    assert "panel" in [
+        c["command"] for c in world.api.commands_for({"type": "chat", "chat_id": chair.sim.chat_id})
+    ]
+    assert set(await role_store.menus_sent(world.db)) == {chair.user_id}
