@@ -5,6 +5,7 @@ import path."""
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -50,3 +51,22 @@ def percentile(values: list[float], q: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def latency_summary(seconds: list[float], prefix: str = "latency_ms") -> dict[str, float | None]:
+    """p50/p95/p99/max of latencies given in seconds, in milliseconds, for a JSON line."""
+    ms = [x * 1000 for x in seconds]
+    return {
+        f"{prefix}_p50": round(percentile(ms, 50), 1) if ms else None,
+        f"{prefix}_p95": round(percentile(ms, 95), 1) if ms else None,
+        f"{prefix}_p99": round(percentile(ms, 99), 1) if ms else None,
+        f"{prefix}_max": round(max(ms), 1) if ms else None,
+    }
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far, all its threads (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        # The command name (field 2) may hold spaces; the fields after it are fixed.
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

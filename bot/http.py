@@ -20,7 +20,7 @@ import asyncio
 import io
 import logging
 from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 from telegram.error import NetworkError, TimedOut
@@ -37,6 +37,8 @@ _DefaultValue: Final = type(BaseRequest.DEFAULT_NONE)
 
 # aiohttp >= 3.14 reports upload progress; write timeouts need it (see _send_upload).
 _UploadTracker: Final = getattr(aiohttp, "UploadTracker", None)
+
+_FORM: Final = "application/x-www-form-urlencoded"
 
 _POOL_TIMEOUT_MESSAGE: Final = (
     "Pool timeout: All connections in the connection pool are occupied. "
@@ -214,7 +216,11 @@ def _encode(request_data: RequestData | None) -> Any:
     if request_data is None:
         return None
     if not request_data.contains_files:
-        return request_data.json_parameters  # aiohttp sends a dict url-encoded
+        # The form aiohttp would make of the dict, made directly: aiohttp's FormData builds
+        # a multipart writer (and a uuid4 boundary) for every request even when it then
+        # sends a plain form, a good part of a small request's cost.
+        form = urlencode(request_data.json_parameters, encoding="utf-8")
+        return aiohttp.payload.BytesPayload(form.encode(), content_type=_FORM)
     # quote_fields=False writes file names as UTF-8 (as httpx does) instead of %-encoding them,
     # which Telegram would show literally.
     form = aiohttp.FormData(quote_fields=False)

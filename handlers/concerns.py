@@ -45,7 +45,6 @@ from handlers.common import Context, answer, edit_quietly, now_iso, reply, resid
 from handlers.wards import begin_finding
 from storage import concerns as concern_store
 from storage import drafts as draft_store
-from storage import residents as resident_store
 from storage.concerns import Concern
 from storage.drafts import Draft
 
@@ -117,11 +116,16 @@ def _category_markup(language: str, key: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(rows)
 
 
-async def _ask(update: Update, context: Context, draft: Draft, step: str) -> str:
-    """Record `step` on the draft, then ask its question. Returns the conversation state."""
+async def _ask(
+    update: Update, context: Context, draft: Draft, step: str, *, recorded: bool = False
+) -> str:
+    """Record `step` on the draft (unless this update has just `recorded` the draft at
+    that step), then ask its question. Returns the conversation state."""
     svc = services(context)
     language = (await resident_of(update, context)).language
-    await draft_store.update(svc.db, draft.user_id, now_iso(context), step=step)
+    if not (recorded and draft.step == step):
+        now = now_iso(context)
+        draft = await draft_store.update(svc.db, draft.user_id, now, step=step) or draft
     key = draft.draft_key
     if step == CATEGORY:
         await reply(
@@ -193,7 +197,7 @@ async def _ask(update: Update, context: Context, draft: Draft, step: str) -> str
             ),
         )
     else:
-        await _review(update, context, draft.user_id)
+        await _review(update, context, draft)
     return step
 
 
@@ -202,11 +206,11 @@ def _excerpt(text: str) -> str:
     return text if len(text) <= EXCERPT else text[: EXCERPT - 1].rstrip() + "…"
 
 
-async def _review(update: Update, context: Context, user_id: int) -> None:
+async def _review(update: Update, context: Context, draft: Draft) -> None:
+    """The review screen for `draft` as stored now (it has just been written)."""
     svc = services(context)
     language = (await resident_of(update, context)).language
-    draft = await draft_store.get(svc.db, user_id)
-    assert draft is not None and draft.category and draft.text and draft.ward_code
+    assert draft.category and draft.text and draft.ward_code
     ward = svc.wards.ward(draft.ward_code)
     key = draft.draft_key
     place = (
@@ -321,7 +325,7 @@ async def start(update: Update, context: Context) -> str | int:
         await reply(update, t(language, "First, let's find your ward. Then send /concern again."))
         await begin_finding(update, context, resident)
         return ConversationHandler.END
-    if await resident_store.is_blocked(svc.db, resident.user_id):
+    if resident.blocked:
         await reply(
             update,
             t(
@@ -338,7 +342,7 @@ async def start(update: Update, context: Context) -> str | int:
         await reply(update, t(language, error.message, **error.values))
         return ConversationHandler.END
     draft = await domain.start_draft(svc.db, svc.clock, resident.user_id, CATEGORY)
-    return await _ask(update, context, draft, CATEGORY)
+    return await _ask(update, context, draft, CATEGORY, recorded=True)
 
 
 async def category_chosen(update: Update, context: Context) -> str | None:

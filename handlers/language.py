@@ -16,7 +16,16 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from bot.domain import roles
 from bot.i18n import available_languages, label, language_name, t
 from handlers import callback_data as cb
-from handlers.common import Context, answer, edit_quietly, now_iso, reply, resident_of, services
+from handlers.common import (
+    Context,
+    answer,
+    edit_quietly,
+    now_iso,
+    remember_resident,
+    reply,
+    resident_of,
+    services,
+)
 from handlers.staff import show_staff_commands
 from storage import residents as resident_store
 
@@ -58,7 +67,10 @@ async def language_pressed(update: Update, context: Context) -> None:
         )
         return
     svc = services(context)
-    await resident_store.set_language(svc.db, resident.user_id, chosen, now_iso(context))
+    now = now_iso(context)
+    remember_resident(
+        context, await resident_store.set_language(svc.db, resident.user_id, chosen, now)
+    )
     await answer(update)
     await edit_quietly(
         update,

@@ -30,6 +30,7 @@ from handlers.common import (
     Context,
     answer,
     edit_quietly,
+    forget_resident,
     refuse,
     reply,
     resident_of,
@@ -230,6 +231,7 @@ async def forget_pressed(update: Update, context: Context) -> None:
     if done is None:
         await answer(update, label(language, STALE), alert=True)
         return
+    forget_resident(context)  # erased: a later ask must not find the old row
     if done.finished_items:  # they were the last a broadcast was waiting for
         await context.bot_data["dispatcher"].show_progress(done.finished_items)
     if done.roles and user_id not in svc.settings.admin_ids:

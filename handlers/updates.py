@@ -7,6 +7,8 @@ Telegram's notice that someone blocked the bot.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from telegram import ChatMember, InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from bot.domain import updates
@@ -18,7 +20,9 @@ from handlers.common import (
     Context,
     answer,
     edit_quietly,
+    forget_resident,
     refuse,
+    remember_resident,
     reply,
     resident_of,
     services,
@@ -72,10 +76,12 @@ def _current(language: str, mode: str) -> Html:
 async def ask_once(update: Update, context: Context) -> None:
     """After a resident first finds their ward: offer updates (nothing is assumed)."""
     svc = services(context)
-    user = update.effective_user
-    if user is None or not await updates.should_ask(svc.db, svc.clock, user.id):
+    if update.effective_user is None:
         return
     resident = await resident_of(update, context)
+    if not await updates.should_ask(svc.db, svc.clock, resident):
+        return
+    remember_resident(context, replace(resident, updates_asked=True))
     language = resident.language
     await reply(
         update,
@@ -113,6 +119,7 @@ async def choice_pressed(update: Update, context: Context) -> None:
     except RuleError as err:
         await refuse(update, resident.language, err)
         return
+    forget_resident(context)
     await answer(update, label(resident.language, "Saved."))
     await edit_quietly(
         update,

@@ -34,7 +34,16 @@ from bot.geo.index import Ward
 from bot.i18n import N_, label, t
 from bot.render import Html, join
 from handlers import callback_data as cb
-from handlers.common import Context, answer, edit_quietly, now_iso, reply, resident_of, services
+from handlers.common import (
+    Context,
+    answer,
+    edit_quietly,
+    now_iso,
+    remember_resident,
+    reply,
+    resident_of,
+    services,
+)
 from handlers.updates import ask_once as ask_updates_once
 from storage import residents as resident_store
 from storage.residents import Resident
@@ -164,7 +173,8 @@ async def settle(update: Update, context: Context, resident: Resident, answer: A
     svc = services(context)
     if isinstance(answer, Found):
         previous = svc.wards.ward(resident.ward_code) if resident.ward_code else None
-        await place_resident(svc.db, svc.clock, resident.user_id, answer)
+        placed = await place_resident(svc.db, svc.clock, resident.user_id, answer)
+        remember_resident(context, placed)
         await reply(update, placed_text(language, answer, previous), ReplyKeyboardRemove())
         await ask_updates_once(update, context)
     elif isinstance(answer, Choices):
@@ -187,7 +197,9 @@ async def begin_finding(update: Update, context: Context, resident: Resident) ->
     if len(svc.wards) == 0:
         await reply(update, miss_text(resident.language, NotFound(Miss.NO_WARDS)))
         return
-    await resident_store.start_finding_ward(svc.db, resident.user_id, now_iso(context))
+    remember_resident(
+        context, await resident_store.start_finding_ward(svc.db, resident.user_id, now_iso(context))
+    )
     await reply(update, ask_where(resident.language), location_keyboard(resident.language))
 
 
@@ -199,7 +211,12 @@ async def tell_if_ward_lost(update: Update, context: Context) -> None:
     resident = await resident_of(update, context)
     if not resident.ward_lost:
         return
-    await resident_store.clear_ward_lost(services(context).db, resident.user_id, now_iso(context))
+    remember_resident(
+        context,
+        await resident_store.clear_ward_lost(
+            services(context).db, resident.user_id, now_iso(context)
+        ),
+    )
     await reply(
         update,
         t(

@@ -44,28 +44,38 @@ async def get(db: Database, user_id: int) -> Draft | None:
     return None if row is None else _draft(row)
 
 
+async def _write(db: Database, sql: str, params: tuple[Any, ...]) -> Draft | None:
+    """One write that ends `RETURNING` the draft's columns, in its own transaction: the
+    draft as stored by it, without reading it again."""
+    async with db.transaction() as conn:
+        rows = await conn.execute_fetchall(f"{sql} RETURNING {', '.join(_NAMES)}", params)
+    row = next(iter(rows), None)
+    return None if row is None else _draft(row)
+
+
 async def start(db: Database, user_id: int, draft_key: str, step: str, now: str) -> Draft:
     """A fresh draft, replacing any earlier one of this resident."""
-    await db.execute(
+    draft = await _write(
+        db,
         "INSERT OR REPLACE INTO concern_drafts (user_id, draft_key, step, updated_at)"
         " VALUES (?, ?, ?, ?)",
         (user_id, draft_key, step, now),
     )
-    draft = await get(db, user_id)
     assert draft is not None
     return draft
 
 
 async def update(db: Database, user_id: int, now: str, **values: Any) -> Draft | None:
+    """Change some of the draft's fields; the draft as now stored, or None if there is none."""
     unknown = set(values) - _UPDATABLE
     if unknown:
         raise ValueError(f"not draft fields: {sorted(unknown)}")
     assignments = ", ".join(f"{name} = ?" for name in values)
-    await db.execute(
+    return await _write(
+        db,
         f"UPDATE concern_drafts SET {assignments}, updated_at = ? WHERE user_id = ?",
         (*values.values(), now, user_id),
     )
-    return await get(db, user_id)
 
 
 async def delete(db: Database, user_id: int) -> None:

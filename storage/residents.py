@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from typing import Any
 
 from storage.db import Database
 
@@ -22,11 +23,12 @@ class Resident:
     updates: str = "off"  # off | instant | weekly
     updates_asked: bool = False
     last_seen_at: str | None = None
+    blocked: bool = False  # stopped from raising concerns (moderation)
 
 
 _COLUMNS = (
     "user_id, language, ward_code, placed_by, lat, lon, finding_ward, ward_lost_at, created_at, "
-    "updates, updates_asked_at, last_seen_at"
+    "updates, updates_asked_at, last_seen_at, blocked_at"
 )
 
 
@@ -44,6 +46,7 @@ def _resident(row: sqlite3.Row) -> Resident:
         updates=row["updates"],
         updates_asked=row["updates_asked_at"] is not None,
         last_seen_at=row["last_seen_at"],
+        blocked=row["blocked_at"] is not None,
     )
 
 
@@ -71,6 +74,19 @@ async def get_or_create(db: Database, user_id: int, language: str, now: str) -> 
     return _resident(row)
 
 
+async def _update(db: Database, assignments: str, params: tuple[Any, ...]) -> Resident | None:
+    """`UPDATE residents SET <assignments> WHERE user_id = ?` (the user id last in `params`),
+    in one transaction with reading the row back: the resident as stored now, or None if
+    there is no such resident. Callers that already hold the resident keep it current
+    without reading it again."""
+    async with db.transaction() as conn:
+        rows = await conn.execute_fetchall(
+            f"UPDATE residents SET {assignments} WHERE user_id = ? RETURNING {_COLUMNS}", params
+        )
+    row = next(iter(rows), None)
+    return None if row is None else _resident(row)
+
+
 async def set_ward(
     db: Database,
     user_id: int,
@@ -79,30 +95,26 @@ async def set_ward(
     lat: float | None,
     lon: float | None,
     now: str,
-) -> None:
+) -> Resident | None:
     """Place a resident in a ward; the point they gave (if any) is kept for re-imports."""
     # `ward_since` moves only when the ward does (a vote open to a ward's residents counts
     # those who chose the ward before it opened): SET reads the row's old values.
-    await db.execute(
-        "UPDATE residents SET ward_since = CASE WHEN ward_code IS ? THEN ward_since ELSE ? END,"
-        " ward_code = ?, placed_by = ?, lat = ?, lon = ?, finding_ward = 0,"
-        " ward_lost_at = NULL, updated_at = ? WHERE user_id = ?",
+    return await _update(
+        db,
+        "ward_since = CASE WHEN ward_code IS ? THEN ward_since ELSE ? END, ward_code = ?,"
+        " placed_by = ?, lat = ?, lon = ?, finding_ward = 0, ward_lost_at = NULL, updated_at = ?",
         (ward_code, now, ward_code, placed_by, lat, lon, now, user_id),
     )
 
 
-async def start_finding_ward(db: Database, user_id: int, now: str) -> None:
+async def start_finding_ward(db: Database, user_id: int, now: str) -> Resident | None:
     """The resident's next location or text is read as a search for their ward."""
-    await db.execute(
-        "UPDATE residents SET finding_ward = 1, updated_at = ? WHERE user_id = ?", (now, user_id)
-    )
+    return await _update(db, "finding_ward = 1, updated_at = ?", (now, user_id))
 
 
-async def clear_ward_lost(db: Database, user_id: int, now: str) -> None:
+async def clear_ward_lost(db: Database, user_id: int, now: str) -> Resident | None:
     """The resident has been told their ward vanished; they stay in the finding state."""
-    await db.execute(
-        "UPDATE residents SET ward_lost_at = NULL, updated_at = ? WHERE user_id = ?", (now, user_id)
-    )
+    return await _update(db, "ward_lost_at = NULL, updated_at = ?", (now, user_id))
 
 
 async def block(db: Database, user_id: int, now: str) -> None:
@@ -130,16 +142,10 @@ async def language_of(db: Database, user_ids: list[int]) -> dict[int, str]:
     return {int(r[0]): str(r[1]) for r in rows}
 
 
-async def set_language(db: Database, user_id: int, language: str, now: str) -> None:
-    await db.execute(
-        "UPDATE residents SET language = ?, updated_at = ? WHERE user_id = ?",
-        (language, now, user_id),
-    )
+async def set_language(db: Database, user_id: int, language: str, now: str) -> Resident | None:
+    return await _update(db, "language = ?, updated_at = ?", (language, now, user_id))
 
 
-async def seen(db: Database, user_id: int, now: str) -> None:
+async def seen(db: Database, user_id: int, now: str) -> Resident | None:
     """They wrote to us: they can be reached, and their data is in use (retention)."""
-    await db.execute(
-        "UPDATE residents SET last_seen_at = ?, unreachable_at = NULL WHERE user_id = ?",
-        (now, user_id),
-    )
+    return await _update(db, "last_seen_at = ?, unreachable_at = NULL", (now, user_id))

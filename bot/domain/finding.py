@@ -150,8 +150,11 @@ async def find_by_text(directory: WardDirectory, geocoders: GeocoderChain, text:
     return NotFound(Miss.NOTHING_MATCHED, query)
 
 
-async def place_resident(db: Database, clock: Clock, user_id: int, found: Found) -> None:
-    """Make `found` the resident's ward, keeping the point they gave for future re-imports."""
-    await resident_store.set_ward(
+async def place_resident(
+    db: Database, clock: Clock, user_id: int, found: Found
+) -> resident_store.Resident | None:
+    """Make `found` the resident's ward, keeping the point they gave for future re-imports;
+    returns the resident as now stored."""
+    return await resident_store.set_ward(
         db, user_id, found.ward.code, found.how.value, found.lat, found.lon, to_iso(clock.now())
     )

@@ -10,7 +10,6 @@ from bot.clock import Clock, to_iso
 from bot.domain.errors import RuleError
 from bot.i18n import N_
 from storage import outbox, subscriptions
-from storage import residents as resident_store
 from storage.db import Database
 from storage.residents import Resident
 
@@ -25,12 +24,12 @@ async def choose(db: Database, clock: Clock, resident: Resident, mode: str) -> N
     await subscriptions.set_mode(db, resident.user_id, mode, to_iso(clock.now()))
 
 
-async def should_ask(db: Database, clock: Clock, user_id: int) -> bool:
-    """True once: the first time a resident has a ward and has not been asked."""
-    resident = await resident_store.get(db, user_id)
+async def should_ask(db: Database, clock: Clock, resident: Resident | None) -> bool:
+    """True once: the first time a resident has a ward and has not been asked. `resident`
+    is their row as stored now (the handler has just read or written it)."""
     if resident is None or resident.updates_asked or resident.ward_code is None:
         return False
-    await subscriptions.mark_asked(db, user_id, to_iso(clock.now()))
+    await subscriptions.mark_asked(db, resident.user_id, to_iso(clock.now()))
     return True
 
 
