@@ -24,6 +24,7 @@ from bot.i18n import label, normalise_language, t
 from bot.render import Html
 from bot.services import Services
 from storage import residents as resident_store
+from storage.db import unavailable_cause
 from storage.residents import Resident
 
 log = logging.getLogger(__name__)
@@ -50,10 +51,24 @@ def now_iso(context: Context) -> str:
     return to_iso(services(context).clock.now())
 
 
+# Where an update's resident is kept while it is handled. python-telegram-bot builds one
+# context per update and hands it to every handler that runs for it (group -1 included),
+# and a user's updates are handled one at a time (bot/updates.py).
+_RESIDENT = "wardvoice_resident"
+
+
 async def resident_of(update: Update, context: Context) -> Resident:
-    """The resident behind this update, created at first contact in Telegram's language."""
+    """The resident behind this update, created at first contact in Telegram's language.
+
+    Read from SQLite once per update, then kept on the update's context: the handlers that
+    run for one update ask for it several times. A handler that changes the resident's row
+    keeps it current with `remember_resident` (the row as written) or `forget_resident`.
+    """
     user = update.effective_user
     assert user is not None
+    kept = context.__dict__.get(_RESIDENT)
+    if isinstance(kept, Resident) and kept.user_id == user.id:
+        return kept
     now = now_iso(context)
     db = services(context).db
     resident = await resident_store.get_or_create(
@@ -61,8 +76,29 @@ async def resident_of(update: Update, context: Context) -> Resident:
     )
     # Last seen, to the day: what retention measures inactivity by (one write a day).
     if resident.last_seen_at is None or resident.last_seen_at[:10] != now[:10]:
-        await resident_store.seen(db, user.id, now)
+        try:
+            resident = await resident_store.seen(db, user.id, now) or resident
+        except Exception as err:
+            # Disk full or read-only (storage.db has said so): a day's "last seen" can
+            # wait; what needs no write (their ward, the priorities) still works.
+            if unavailable_cause(err) is None:
+                raise
+    context.__dict__[_RESIDENT] = resident
     return resident
+
+
+def remember_resident(context: Context, resident: Resident | None) -> None:
+    """This update changed its resident's row: `resident` is the row as now stored (None:
+    read it again when next asked)."""
+    if resident is None:
+        forget_resident(context)
+    else:
+        context.__dict__[_RESIDENT] = resident
+
+
+def forget_resident(context: Context) -> None:
+    """This update changed its resident's row in a way `resident_of` must read again."""
+    context.__dict__.pop(_RESIDENT, None)
 
 
 async def reply(update: Update, text: Html, markup: Markup = None) -> Message:

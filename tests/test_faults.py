@@ -355,6 +355,9 @@ async def test_a_full_or_read_only_database_is_reported_once_answered_politely_a
     world.clock.advance(days=1)
     report = await run_due(world.services)
     assert len(report) < len(JOBS), report
+    # A new day: her "last seen" cannot be written, and /priorities answers all the same.
+    again = await alice.says("/priorities")
+    assert "Speeding on Mill Lane" in again.text and POLITE not in again.text
 
     errors = [r for r in caplog.records[logged_from:] if r.levelno >= logging.ERROR]
     assert len(errors) == 1, [r.getMessage() for r in errors]
