@@ -28,11 +28,9 @@ where they were, cancels and starts again (see STRANDED_MAY_START_OVER).
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
 import sqlite3
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,9 +40,9 @@ from handlers import callback_data as cb
 from tests.conftest import import_into
 from tests.fakes.bot_api import ApiCall, FakeBotAPI, parse_html
 from tests.fakes.users import SimUser
+from tests.processes import spawn_wardvoice
 from tests.synthetic import synthetic_wards_geojson
 
-WARDVOICE = Path(sys.executable).with_name("wardvoice")
 WARD = "E05900002"  # Kingsmead, Northbank
 TEXT = "Loud music from the flat above until three in the morning, every night this week."
 REF = re.compile(r"WV-[2-9A-HJKMNP-Z]{5}")
@@ -398,25 +396,8 @@ class Resident:
 
 
 async def _spawn(api: FakeBotAPI, db: Path, log: IO[bytes]) -> asyncio.subprocess.Process:
-    env = {
-        **os.environ,
-        "TELEGRAM_BOT_TOKEN": FakeBotAPI.TOKEN,
-        "TELEGRAM_API_BASE_URL": api.base_url,
-        "TELEGRAM_API_FILE_URL": api.base_file_url,
-        "WARDVOICE_DB": str(db),
-        "WARDVOICE_GEOCODER": "none",
-        # The default 28 sends a second would make this test take half a minute.
-        "WARDVOICE_MAX_SEND_RATE": "2000",
-    }
-    return await asyncio.create_subprocess_exec(
-        str(WARDVOICE),
-        "run",
-        env=env,
-        cwd=db.parent,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=log,
-        stderr=log,  # a file, not a pipe: a full pipe would stall the bot
-    )
+    # The default 28 sends a second would make this test take half a minute.
+    return await spawn_wardvoice(api, db, log, WARDVOICE_MAX_SEND_RATE="2000")
 
 
 async def _answered(api: FakeBotAPI, user: SimUser, text: str, *, contains: str) -> str:

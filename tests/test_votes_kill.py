@@ -27,10 +27,8 @@ What must hold:
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sqlite3
-import sys
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -46,9 +44,9 @@ from storage.db import Database
 from tests.conftest import import_into
 from tests.fakes.bot_api import FakeBotAPI
 from tests.fakes.users import SimUser
+from tests.processes import spawn_wardvoice
 from tests.synthetic import synthetic_wards_geojson
 
-WARDVOICE = Path(sys.executable).with_name("wardvoice")
 WARD = "E05900002"  # Kingsmead, Northbank
 LONDON = "Europe/London"
 ADMIN = 1
@@ -120,24 +118,8 @@ def picks_of(voter: int) -> tuple[int, int]:
 
 
 async def spawn(api: FakeBotAPI, db: Path, log: IO[bytes], rate: int) -> asyncio.subprocess.Process:
-    env = {
-        **os.environ,
-        "TELEGRAM_BOT_TOKEN": FakeBotAPI.TOKEN,
-        "TELEGRAM_API_BASE_URL": api.base_url,
-        "TELEGRAM_API_FILE_URL": api.base_file_url,
-        "WARDVOICE_DB": str(db),
-        "WARDVOICE_GEOCODER": "none",
-        "WARDVOICE_TIMEZONE": LONDON,
-        "WARDVOICE_MAX_SEND_RATE": str(rate),
-    }
-    return await asyncio.create_subprocess_exec(
-        str(WARDVOICE),
-        "run",
-        env=env,
-        cwd=db.parent,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=log,
-        stderr=log,  # a file, not a pipe: a full pipe would stall the bot
+    return await spawn_wardvoice(
+        api, db, log, WARDVOICE_TIMEZONE=LONDON, WARDVOICE_MAX_SEND_RATE=str(rate)
     )
 
 
