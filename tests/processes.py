@@ -14,9 +14,10 @@ WARDVOICE = Path(sys.executable).with_name("wardvoice")
 
 
 async def spawn_wardvoice(
-    api: FakeBotAPI, db: Path, log: IO[bytes], **settings: str
+    api: FakeBotAPI, db: Path, log: IO[bytes] | int, **settings: str
 ) -> asyncio.subprocess.Process:
-    """Start the bot on `db`, polling `api`, its output to `log`; `settings` are more
+    """Start the bot on `db`, polling `api`, its output to `log` (a file, or
+    asyncio.subprocess.PIPE to read it with communicate()); `settings` are more
     WARDVOICE_* variables (WARDVOICE_MAX_SEND_RATE="2000")."""
     env = {
         **os.environ,
@@ -34,5 +35,5 @@ async def spawn_wardvoice(
         cwd=db.parent,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=log,
-        stderr=log,  # a file, not a pipe: a full pipe would stall the bot
+        stderr=log,  # for a long run a file: a full pipe nobody reads would stall the bot
     )

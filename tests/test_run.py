@@ -3,37 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 from pathlib import Path
 
 from tests.conftest import import_into
 from tests.fakes.bot_api import FakeBotAPI
 from tests.fakes.users import SimUser
+from tests.processes import spawn_wardvoice
 from tests.synthetic import synthetic_wards_geojson
 
-WARDVOICE = Path(sys.executable).with_name("wardvoice")
 STARTUP_WITHIN = 30.0  # generous: a shared CI machine; bench/startup.py measures it
 
 
 async def _run_bot(api: FakeBotAPI, db: Path) -> asyncio.subprocess.Process:
-    env = {
-        **os.environ,
-        "TELEGRAM_BOT_TOKEN": FakeBotAPI.TOKEN,
-        "TELEGRAM_API_BASE_URL": api.base_url,
-        "TELEGRAM_API_FILE_URL": api.base_file_url,
-        "WARDVOICE_DB": str(db),
-        "WARDVOICE_GEOCODER": "none",
-    }
-    return await asyncio.create_subprocess_exec(
-        str(WARDVOICE),
-        "run",
-        env=env,
-        cwd=db.parent,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    return await spawn_wardvoice(api, db, asyncio.subprocess.PIPE)
 
 
 async def _stop(process: asyncio.subprocess.Process) -> tuple[int, str]:
