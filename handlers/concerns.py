@@ -307,11 +307,14 @@ async def _review(update: Update, context: Context, draft: Draft) -> None:
     await reply(update, join(lines), InlineKeyboardMarkup(rows))
 
 
-async def _next(update: Update, context: Context, draft: Draft, after: str) -> str:
-    """The step after `after`, or the review screen when the resident came from it."""
+def _after(draft: Draft, after: str) -> str:
+    """The step after `after`, or the review screen when the resident came from it.
+
+    Handlers store an answer and this next step in one write (then `_ask(...,
+    recorded=True)`): one trip to the database a step, and no moment where the answer is
+    stored but the step is not."""
     order = [CATEGORY, TEXT, PLACE, PHOTO, REVIEW]
-    step = REVIEW if draft.reviewing else order[order.index(after) + 1]
-    return await _ask(update, context, draft, step)
+    return REVIEW if draft.reviewing else order[order.index(after) + 1]
 
 
 # --- handlers ------------------------------------------------------------------------------
@@ -353,7 +356,11 @@ async def category_chosen(update: Update, context: Context) -> str | None:
         return None
     # Saved first: a crash after this never loses the press, only the screen's update.
     draft = await draft_store.update(
-        services(context).db, draft.user_id, now_iso(context), category=parsed["category"]
+        services(context).db,
+        draft.user_id,
+        now_iso(context),
+        category=parsed["category"],
+        step=_after(draft, CATEGORY),
     )
     assert draft is not None
     await answer(update)
@@ -362,7 +369,7 @@ async def category_chosen(update: Update, context: Context) -> str | None:
         update,
         t(language, "Category: {category}", category=t(language, CATEGORIES[parsed["category"]])),
     )
-    return await _next(update, context, draft, CATEGORY)
+    return await _ask(update, context, draft, draft.step, recorded=True)
 
 
 async def text_written(update: Update, context: Context) -> str | int | None:
@@ -380,10 +387,10 @@ async def text_written(update: Update, context: Context) -> str | int | None:
         await reply(update, t(language, err.message, **err.values))
         return TEXT
     draft = await draft_store.update(
-        services(context).db, draft.user_id, now_iso(context), text=text
+        services(context).db, draft.user_id, now_iso(context), text=text, step=_after(draft, TEXT)
     )
     assert draft is not None
-    return await _next(update, context, draft, TEXT)
+    return await _ask(update, context, draft, draft.step, recorded=True)
 
 
 async def place_shared(update: Update, context: Context) -> str | int | None:
@@ -408,10 +415,16 @@ async def place_shared(update: Update, context: Context) -> str | int | None:
         )
         return PLACE
     draft = await draft_store.update(
-        svc.db, draft.user_id, now_iso(context), lat=lat, lon=lon, ward_code=placement.ward.code
+        svc.db,
+        draft.user_id,
+        now_iso(context),
+        lat=lat,
+        lon=lon,
+        ward_code=placement.ward.code,
+        step=_after(draft, PLACE),
     )
     assert draft is not None
-    return await _next(update, context, draft, PLACE)
+    return await _ask(update, context, draft, draft.step, recorded=True)
 
 
 async def photo_sent(update: Update, context: Context) -> str | int | None:
@@ -424,10 +437,14 @@ async def photo_sent(update: Update, context: Context) -> str | int | None:
         return await _reask(update, context, None)
     largest = max(message.photo, key=lambda size: size.width * size.height)
     draft = await draft_store.update(
-        services(context).db, draft.user_id, now_iso(context), photo_file_id=largest.file_id
+        services(context).db,
+        draft.user_id,
+        now_iso(context),
+        photo_file_id=largest.file_id,
+        step=_after(draft, PHOTO),
     )
     assert draft is not None
-    return await _next(update, context, draft, PHOTO)
+    return await _ask(update, context, draft, draft.step, recorded=True)
 
 
 async def skip_pressed(update: Update, context: Context) -> str | None:
@@ -440,18 +457,19 @@ async def skip_pressed(update: Update, context: Context) -> str | None:
     resident = await resident_of(update, context)
     now = now_iso(context)
     db = services(context).db
+    step = _after(draft, parsed["step"])
     if parsed["step"] == PLACE:
         updated = await draft_store.update(
-            db, draft.user_id, now, lat=None, lon=None, ward_code=resident.ward_code
+            db, draft.user_id, now, lat=None, lon=None, ward_code=resident.ward_code, step=step
         )
         shown = t(resident.language, "No exact place.")
     else:
-        updated = await draft_store.update(db, draft.user_id, now, photo_file_id=None)
+        updated = await draft_store.update(db, draft.user_id, now, photo_file_id=None, step=step)
         shown = t(resident.language, "No photo.")
     assert updated is not None
     await answer(update)
     await edit_quietly(update, shown)
-    return await _next(update, context, updated, parsed["step"])
+    return await _ask(update, context, updated, updated.step, recorded=True)
 
 
 async def change_pressed(update: Update, context: Context) -> str | None:
@@ -462,10 +480,10 @@ async def change_pressed(update: Update, context: Context) -> str | None:
         return None
     await answer(update)
     draft = await draft_store.update(
-        services(context).db, draft.user_id, now_iso(context), reviewing=True
+        services(context).db, draft.user_id, now_iso(context), reviewing=True, step=parsed["step"]
     )
     assert draft is not None
-    return await _ask(update, context, draft, parsed["step"])
+    return await _ask(update, context, draft, draft.step, recorded=True)
 
 
 async def send_pressed(update: Update, context: Context) -> str | int | None:

@@ -66,9 +66,9 @@ def _concern(row: sqlite3.Row) -> Concern:
 async def _one(
     conn: aiosqlite.Connection, where: str, params: tuple[object, ...]
 ) -> Concern | None:
-    cursor = await conn.execute(f"SELECT {_COLUMNS} FROM concerns c WHERE {where}", params)
-    row = await cursor.fetchone()
-    return None if row is None else _concern(row)
+    # execute_fetchall: one trip to aiosqlite's thread (execute then fetchone take two).
+    rows = await conn.execute_fetchall(f"SELECT {_COLUMNS} FROM concerns c WHERE {where}", params)
+    return _concern(rows[0]) if rows else None
 
 
 async def file(
@@ -96,11 +96,11 @@ async def file(
         existing = await _one(conn, "c.draft_key = ?", (draft_key,))
         if existing is not None:
             return existing, False
-        cursor = await conn.execute(
+        counted = await conn.execute_fetchall(
             "SELECT count(*) FROM concerns WHERE raised_by = ? AND created_at > ?",
             (user_id, day_ago),
         )
-        if (await cursor.fetchone())[0] >= daily_limit:
+        if counted[0][0] >= daily_limit:
             raise DailyLimitReached(daily_limit)
         for _attempt in range(20):
             try:

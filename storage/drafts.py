@@ -45,10 +45,9 @@ async def get(db: Database, user_id: int) -> Draft | None:
 
 
 async def _write(db: Database, sql: str, params: tuple[Any, ...]) -> Draft | None:
-    """One write that ends `RETURNING` the draft's columns, in its own transaction: the
-    draft as stored by it, without reading it again."""
-    async with db.transaction() as conn:
-        rows = await conn.execute_fetchall(f"{sql} RETURNING {', '.join(_NAMES)}", params)
+    """One write that ends `RETURNING` the draft's columns: the draft as stored by it,
+    without reading it again."""
+    rows = await db.write(f"{sql} RETURNING {', '.join(_NAMES)}", params)
     row = next(iter(rows), None)
     return None if row is None else _draft(row)
 

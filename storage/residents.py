@@ -60,29 +60,28 @@ async def get_or_create(db: Database, user_id: int, language: str, now: str) -> 
     found = await get(db, user_id)
     if found is not None:
         return found
-    async with db.transaction() as conn:
-        await conn.execute(
-            "INSERT INTO residents (user_id, language, created_at, updated_at, last_seen_at) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id) DO NOTHING",
-            (user_id, language, now, now, now),
-        )
-        cursor = await conn.execute(
-            f"SELECT {_COLUMNS} FROM residents WHERE user_id = ?", (user_id,)
-        )
-        row = await cursor.fetchone()
-    assert row is not None
-    return _resident(row)
+    rows = await db.write(
+        "INSERT INTO residents (user_id, language, created_at, updated_at, last_seen_at) "
+        f"VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id) DO NOTHING RETURNING {_COLUMNS}",
+        (user_id, language, now, now, now),
+    )
+    if rows:
+        return _resident(rows[0])
+    # Created between the read and the insert (the same user's updates are handled in
+    # order, so only by another process): theirs stands.
+    found = await get(db, user_id)
+    assert found is not None
+    return found
 
 
 async def _update(db: Database, assignments: str, params: tuple[Any, ...]) -> Resident | None:
     """`UPDATE residents SET <assignments> WHERE user_id = ?` (the user id last in `params`),
-    in one transaction with reading the row back: the resident as stored now, or None if
+    reading the row back in the same statement: the resident as stored now, or None if
     there is no such resident. Callers that already hold the resident keep it current
     without reading it again."""
-    async with db.transaction() as conn:
-        rows = await conn.execute_fetchall(
-            f"UPDATE residents SET {assignments} WHERE user_id = ? RETURNING {_COLUMNS}", params
-        )
+    rows = await db.write(
+        f"UPDATE residents SET {assignments} WHERE user_id = ? RETURNING {_COLUMNS}", params
+    )
     row = next(iter(rows), None)
     return None if row is None else _resident(row)
 

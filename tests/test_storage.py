@@ -86,6 +86,47 @@ async def test_transaction_rolls_back_everything_on_error(tmp_path: Path) -> Non
         await db.close()
 
 
+async def test_a_lone_write_returns_its_rows_and_is_read_at_once(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "w.db")
+    try:
+        rows = await db.write(
+            "INSERT INTO boroughs (code, name) VALUES ('E09000001', 'City') RETURNING code, name"
+        )
+        assert [tuple(r) for r in rows] == [("E09000001", "City")]
+        assert await db.write("UPDATE boroughs SET name = 'X' WHERE code = 'nowhere'") == []
+        assert await db.fetchval("SELECT name FROM boroughs") == "City"
+        assert not db._writer.in_transaction, "committed on its own, nothing left open"
+    finally:
+        await db.close()
+
+
+async def test_a_lone_write_never_joins_another_tasks_open_transaction(tmp_path: Path) -> None:
+    """`write` and `execute` skip BEGIN/COMMIT; they must still wait for a transaction
+    another task has open on the same connection, or its rollback would undo them."""
+    db = await Database.open(tmp_path / "w.db")
+    try:
+        opened = asyncio.Event()
+
+        async def failing_transaction() -> None:
+            with pytest.raises(RuntimeError):
+                async with db.transaction() as conn:
+                    await conn.execute("INSERT INTO boroughs (code, name) VALUES ('A', 'a')")
+                    opened.set()
+                    await asyncio.sleep(0.05)
+                    raise RuntimeError("rolled back")
+
+        async def lone_writes() -> None:
+            await opened.wait()
+            await db.write("INSERT INTO boroughs (code, name) VALUES ('B', 'b')")
+            await db.execute("INSERT INTO boroughs (code, name) VALUES ('C', 'c')")
+
+        await asyncio.gather(failing_transaction(), lone_writes())
+        codes = [r[0] for r in await db.fetchall("SELECT code FROM boroughs ORDER BY code")]
+        assert codes == ["B", "C"]
+    finally:
+        await db.close()
+
+
 def test_statements_split_safely_around_semicolons_in_strings() -> None:
     script = "INSERT INTO t VALUES ('a;b');\n-- a comment; with a semicolon\nSELECT 1;\n"
     assert split_statements(script) == [
