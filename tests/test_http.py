@@ -19,6 +19,12 @@ from telegram.constants import ParseMode
 from telegram.error import Forbidden, NetworkError, RetryAfter, TimedOut
 
 from bot.http import AiohttpRequest
+from bot.updates import (
+    POLL_BUSY_FROM,
+    POLL_PAUSE_MAX,
+    POLL_PAUSE_PER_UPDATE,
+    PacedPolling,
+)
 from tests.fakes.bot_api import FakeBotAPI
 
 CHAT = 4242
@@ -337,3 +343,30 @@ async def test_200_concurrent_sends_share_a_pool_of_8(
     assert sorted(m.text for m in messages) == sorted(f"message {i}" for i in range(200))
     sends = [c for c in fake_api.calls if c.method == "sendMessage"]
     assert len(sends) == 200 and all(c.ok for c in sends)
+
+
+async def test_polling_asks_at_once_when_idle_and_a_moment_later_when_busy(
+    fake_api: FakeBotAPI,
+) -> None:
+    """bot/updates.PacedPolling: under a rush each getUpdates brings a batch, not one."""
+    in_hand = 0
+    polling = PacedPolling(lambda: in_hand, connection_pool_size=1)
+    assert polling.pause() == 0.0
+    in_hand = POLL_BUSY_FROM - 1
+    assert polling.pause() == 0.0, "a few updates in hand: no wait"
+    in_hand = 20
+    assert polling.pause() == pytest.approx(20 * POLL_PAUSE_PER_UPDATE)
+    in_hand = 10_000
+    assert polling.pause() == POLL_PAUSE_MAX
+
+    bot = telegram.Bot(
+        FakeBotAPI.TOKEN,
+        base_url=fake_api.base_url,
+        request=AiohttpRequest(),
+        get_updates_request=polling,
+    )
+    loop = asyncio.get_running_loop()
+    async with bot:
+        started = loop.time()
+        assert await bot.get_updates(timeout=0) == ()
+        assert loop.time() - started >= POLL_PAUSE_MAX
