@@ -325,8 +325,12 @@ async def start(update: Update, context: Context) -> str | int:
     resident = await resident_of(update, context)
     language = resident.language
     if resident.ward_code is None or svc.wards.ward(resident.ward_code) is None:
-        await reply(update, t(language, "First, let's find your ward. Then send /concern again."))
-        await begin_finding(update, context, resident)
+        await begin_finding(
+            update,
+            context,
+            resident,
+            intro=t(language, "First, let's find your ward. Then send /concern again."),
+        )
         return ConversationHandler.END
     if resident.blocked:
         await reply(

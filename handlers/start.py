@@ -40,8 +40,7 @@ async def start_command(update: Update, context: Context) -> None:
         ]
         await reply(update, join(welcome))
         return
-    await reply(update, join(welcome))
-    await begin_finding(update, context, resident)
+    await begin_finding(update, context, resident, intro=join(welcome))
 
 
 async def help_command(update: Update, context: Context) -> None:

@@ -192,15 +192,21 @@ async def settle(update: Update, context: Context, resident: Resident, answer: A
         await reply(update, miss_text(language, answer), location_keyboard(language))
 
 
-async def begin_finding(update: Update, context: Context, resident: Resident) -> None:
+async def begin_finding(
+    update: Update, context: Context, resident: Resident, intro: Html | None = None
+) -> None:
+    """Ask where the resident lives; `intro` (a welcome) opens the same message."""
     svc = services(context)
+    opening: list[Html | str] = [] if intro is None else [intro, ""]
     if len(svc.wards) == 0:
-        await reply(update, miss_text(resident.language, NotFound(Miss.NO_WARDS)))
+        await reply(update, join([*opening, miss_text(resident.language, NotFound(Miss.NO_WARDS))]))
         return
     remember_resident(
         context, await resident_store.start_finding_ward(svc.db, resident.user_id, now_iso(context))
     )
-    await reply(update, ask_where(resident.language), location_keyboard(resident.language))
+    await reply(
+        update, join([*opening, ask_where(resident.language)]), location_keyboard(resident.language)
+    )
 
 
 async def tell_if_ward_lost(update: Update, context: Context) -> None:
