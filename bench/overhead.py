@@ -824,13 +824,15 @@ async def main() -> int:
             for bot in bots:
                 assert bot.api and bot.process and bot.load
                 up = await probe(bot.api, bot.process, next_id())
-                if bot.kind not in calibrated:
-                    calibrated[bot.kind] = await bot.load.calibrate()
-                    steps = ", ".join(f"{k} {v}" for k, v in calibrated[bot.kind].items())
+                # A baseline tree may answer a step with a different number of replies.
+                kind = bot.kind if bot.source is None else f"{bot.kind} from {bot.source}"
+                if kind not in calibrated:
+                    calibrated[kind] = await bot.load.calibrate()
+                    steps = ", ".join(f"{k} {v}" for k, v in calibrated[kind].items())
                     print(f"{bot.name}: answering ({up:.1f} s); replies per step: {steps}")
                 else:
                     print(f"{bot.name}: answering ({up:.1f} s)")
-                bot.load.expected = calibrated[bot.kind]
+                bot.load.expected = calibrated[kind]
 
             contenders = [bot for bot in bots if bot.saturation]
             if contenders:
