@@ -2,9 +2,12 @@
 
 Why this shape (see FIELD-NOTES "SQLite through aiosqlite"): aiosqlite serialises
 statements, not transactions, so two tasks sharing a connection can commit each other's
-half-done work. Every write therefore runs as one `BEGIN IMMEDIATE` transaction while
-holding `_write_lock`; reads go through a second connection and, in WAL mode, never wait
-for the writer.
+half-done work. Every write therefore holds `_write_lock`: several statements run as one
+`BEGIN IMMEDIATE` transaction (`transaction()`), a lone statement as the transaction SQLite
+makes of it (`write`, `execute`); reads go through a second connection and, in WAL mode,
+never wait for the writer. Staff reports that scan a borough's year (`report`) have a
+third connection to themselves: aiosqlite runs one statement at a time per connection, so
+on the shared reader a resident's one-row read would queue behind a half-second export.
 
 When the disk is full or the database read-only, writes fail and reads still work. Every
 write goes through here, so this is where that is noticed: `WriteHealth` logs one clear
@@ -182,10 +185,17 @@ async def _connect(path: Path) -> aiosqlite.Connection:
 class Database:
     """Owns the connections; repositories in `storage/` take it as their first argument."""
 
-    def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection):
+    def __init__(
+        self,
+        path: Path,
+        writer: aiosqlite.Connection,
+        reader: aiosqlite.Connection,
+        reports: aiosqlite.Connection,
+    ):
         self.path = path
         self._writer = writer
         self._reader = reader
+        self._reports = reports
         self._write_lock = asyncio.Lock()
         self.health = WriteHealth(path)
 
@@ -211,18 +221,26 @@ class Database:
         except sqlite3.Error as err:
             await writer.close()
             raise _open_failure(path, err) from err
+        try:
+            reports = await _connect(path)
+        except sqlite3.Error as err:
+            await reader.close()
+            await writer.close()
+            raise _open_failure(path, err) from err
         if str(path) != ":memory:" and not os.access(path, os.W_OK):
             # SQLite opens a file it may not write read-only and says nothing until the
             # first write: say it now, not at every resident's first tap.
+            await reports.close()
             await reader.close()
             await writer.close()
             raise _open_failure(
                 path, sqlite3.OperationalError("attempt to write a readonly database")
             )
-        return cls(path, writer, reader)
+        return cls(path, writer, reader, reports)
 
     async def close(self) -> None:
         async with self._write_lock:
+            await self._reports.close()
             await self._reader.close()
             await self._writer.close()
 
@@ -304,6 +322,10 @@ class Database:
         # statement is active SQLite keeps the connection's read snapshot: reads would then
         # miss what the writer has just committed.
         return list(await self._reader.execute_fetchall(sql, params))
+
+    async def report(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """A long read for a staff report, on its own connection (see the module's note)."""
+        return list(await self._reports.execute_fetchall(sql, params))
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
         rows = await self.fetchall(sql, params)

@@ -43,7 +43,7 @@ async def concerns_created(
     """Concerns raised in [start, end) (UTC ISO moments), oldest first."""
     if not ward_codes:
         return []
-    rows = await db.fetchall(
+    rows = await db.report(
         "SELECT c.ref, c.ward_code, c.category, c.status, c.created_at,"
         " (SELECT min(e.changed_at) FROM concern_events e"
         "  WHERE e.concern_id = c.id AND e.kind = 'response'),"
@@ -59,7 +59,7 @@ async def status_counts(db: Database, ward_codes: Sequence[str]) -> dict[str, in
     """How many concerns are in each status now, all time."""
     if not ward_codes:
         return {}
-    rows = await db.fetchall(
+    rows = await db.report(
         f"SELECT status, count(*) FROM concerns WHERE ward_code IN ({placeholders(ward_codes)})"
         " GROUP BY status",
         tuple(ward_codes),
@@ -73,7 +73,7 @@ async def outcomes_between(
     """ "You said, we did" entries dated first_day to last_day (YYYY-MM-DD, inclusive)."""
     if not ward_codes:
         return []
-    rows = await db.fetchall(
+    rows = await db.report(
         "SELECT o.id, o.ward_code, o.action_date, p.title, o.you_said, o.we_did,"
         " (SELECT group_concat(c.ref, ' ') FROM outcome_concerns oc"
         "  JOIN concerns c ON c.id = oc.concern_id WHERE oc.outcome_id = o.id)"
