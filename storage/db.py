@@ -245,28 +245,33 @@ class Database:
             await self._writer.close()
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """One atomic write: `BEGIN IMMEDIATE` ... `COMMIT`, or `ROLLBACK` on any error."""
+    async def _writing(self) -> AsyncIterator[None]:
+        """The write lock, for a transaction or a lone statement; what SQLite says of the
+        disk (a refused write, or a write that worked after refusals) goes to `health`."""
         async with self._write_lock:
-            try:
-                await self._writer.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as err:
-                self._note(err)
-                raise
             changes = self._writer.total_changes
             try:
-                yield self._writer
-                # On a full disk this is where WAL mode fails: the commit appends the pages.
-                await self._writer.execute("COMMIT")
-            except BaseException as err:
-                await self._rollback()
-                if isinstance(err, sqlite3.Error):
-                    self._note(err)
+                yield
+            except sqlite3.Error as err:
+                self._note(err)
                 raise
             if self._writer.total_changes != changes:
                 # Only a commit that changed something shows the disk takes writes again
                 # (one that changed nothing writes nothing, and works on a full disk too).
                 self.health.succeeded()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One atomic write: `BEGIN IMMEDIATE` ... `COMMIT`, or `ROLLBACK` on any error."""
+        async with self._writing():
+            await self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._writer
+                # On a full disk this is where WAL mode fails: the commit appends the pages.
+                await self._writer.execute("COMMIT")
+            except BaseException:
+                await self._rollback()
+                raise
 
     async def _rollback(self) -> None:
         try:
@@ -286,7 +291,7 @@ class Database:
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """A single write statement, atomic on its own (see `write`); returns the rows
         changed."""
-        async with self._lone_statement():
+        async with self._writing():
             cursor = await self._writer.execute(sql, params)
             return cursor.rowcount
 
@@ -301,20 +306,8 @@ class Database:
         and under load each trip costs the event loop more than SQLite's work does. The
         write lock still keeps it out of any other task's open transaction.
         """
-        async with self._lone_statement():
+        async with self._writing():
             return list(await self._writer.execute_fetchall(sql, params))
-
-    @asynccontextmanager
-    async def _lone_statement(self) -> AsyncIterator[None]:
-        async with self._write_lock:
-            changes = self._writer.total_changes
-            try:
-                yield
-            except sqlite3.Error as err:
-                self._note(err)
-                raise
-            if self._writer.total_changes != changes:
-                self.health.succeeded()
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         # One call into aiosqlite's thread runs the statement to completion. A cursor kept
@@ -337,12 +330,8 @@ class Database:
 
     async def checkpoint(self) -> None:
         """Copy the WAL into the main file and truncate it (after erasing data)."""
-        async with self._write_lock:
-            try:
-                await self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            except sqlite3.Error as err:
-                self._note(err)
-                raise
+        async with self._writing():
+            await self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def integrity_check(self) -> str:
         return str(await self.fetchval("PRAGMA integrity_check"))

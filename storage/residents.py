@@ -67,8 +67,7 @@ async def get_or_create(db: Database, user_id: int, language: str, now: str) -> 
     )
     if rows:
         return _resident(rows[0])
-    # Created between the read and the insert (the same user's updates are handled in
-    # order, so only by another process): theirs stands.
+    # Created between the read and the insert by another task or process: that row stands.
     found = await get(db, user_id)
     assert found is not None
     return found
